@@ -1,0 +1,336 @@
+/** `pgbackup backup`: pg_dump -> scan -> gzip -> age -> storage, then the manifest. */
+import { pipeline } from 'node:stream/promises';
+import type { Readable, Transform } from 'node:stream';
+import { backupConfig, type BackupConfig } from './config.js';
+import type { Parsed } from './cli.js';
+import { type Context, toolVersion, humanBytes, humanDuration } from './context.js';
+import { childEnv, withDatabase, type ConnInfo } from './conn.js';
+import { serverInfo, listDatabases, DbError } from './db.js';
+import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from './errors.js';
+import { findBinaries, pickBinary, type PgBinary } from './pgbin.js';
+import { startDump } from './pipeline/dump.js';
+import { SqlScan } from './pipeline/sqlscan.js';
+import { ParallelGzip } from './pipeline/compress.js';
+import { Measure } from './pipeline/measure.js';
+import { AgeEncryptStream, makeHeader, recipientOf } from './crypto/age.js';
+import { openStorage, type Storage } from './storage/index.js';
+import { backupKey, computeTier, isoSeconds, manifestKey, tierListPrefixes, GLOBALS_DB, type Tier, type Chain } from './keys.js';
+import { listBackups } from './catalog.js';
+import { buildManifest } from './manifest.js';
+import { planParts, S3_MAX_PARTS } from './plan.js';
+import { readPassphrase, readRecipientsFile } from './secretfiles.js';
+import { recipientProblems } from './config.js';
+import { Secret } from './secret.js';
+import { notify } from './notify.js';
+
+export interface Encryption {
+  recipients: string[];
+  passphrase?: Secret | undefined;
+  scryptLogN: number;
+}
+
+export interface OneBackup {
+  storage: Storage;
+  /** Prefix of the target inside the bucket, for the manifest's full key. */
+  keyPrefix: string;
+  conn: ConnInfo;
+  database: string;
+  globals?: boolean;
+  encryption: Encryption | null;
+  level: number;
+  tier: 'auto' | Tier;
+  dumpOptions: string[];
+  partSize?: number | undefined;
+  queueSize: number;
+  stallMs?: number | undefined;
+  reason?: string;
+}
+
+export interface BackupResult {
+  key: string;
+  manifestKey: string;
+  database: string;
+  tier: Tier;
+  sqlBytes: number;
+  storedBytes: number;
+  durationMs: number;
+  sha256: string;
+}
+
+async function chooseBinary(name: 'pg_dump' | 'pg_dumpall', serverMajor: number, serverVersion: string, env: NodeJS.ProcessEnv): Promise<PgBinary> {
+  const found = await findBinaries(name, env);
+  const pick = pickBinary(found, serverMajor);
+  if (!pick) {
+    const seen = found.length ? found.map((b) => `${b.version} (${b.path})`).join(', ') : 'none';
+    throw new DumpError(
+      'NO_PG_DUMP',
+      `no ${name} of major version ${serverMajor} or newer found for server ${serverVersion}; found: ${seen}. ` +
+        `Install the PostgreSQL ${serverMajor} client or set PGBACKUP_PG_BINDIR.`,
+    );
+  }
+  return pick;
+}
+
+function dbFail(e: unknown): never {
+  if (e instanceof DbError) throw new DumpError('CONNECT', e.message, { cause: e });
+  throw e;
+}
+
+async function pickTier(storage: Storage, database: string, start: Date, signal: AbortSignal): Promise<Tier> {
+  const times: Date[] = [];
+  for (const p of tierListPrefixes('', database, start)) {
+    for (const b of await listBackups(storage, p, signal, database)) if (b.complete) times.push(b.time);
+  }
+  return computeTier(start, times);
+}
+
+/** Back up one database (or the cluster globals) to `storage`. */
+export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupResult> {
+  const { log } = ctx;
+  const t0 = Date.now();
+  const start = new Date(Math.floor(t0 / 1000) * 1000);
+  const conn = withDatabase(o.conn, o.globals ? (o.conn.database ?? 'postgres') : o.database);
+  const server = await serverInfo(conn, ctx.signal).catch(dbFail);
+  const bin = await chooseBinary(o.globals ? 'pg_dumpall' : 'pg_dump', server.major, server.version, ctx.env);
+  const dbName = o.globals ? GLOBALS_DB : o.database;
+  const chain: Chain = { gzip: o.level > 0, age: o.encryption !== null };
+
+  // A second backup in the same second gets "-2", "-3", ...: never overwrite one.
+  let seq = 1;
+  let key = backupKey('', dbName, start, chain);
+  while ((await o.storage.head(key, ctx.signal)) || (await o.storage.head(manifestKey(key), ctx.signal))) {
+    key = backupKey('', dbName, start, chain, ++seq);
+  }
+  const tier = o.tier === 'auto' ? await pickTier(o.storage, dbName, start, ctx.signal) : o.tier;
+
+  const args = o.globals ? ['--globals-only', '--no-password'] : ['--format=plain', '--clean', '--if-exists', '--no-password', ...o.dumpOptions];
+  if (o.globals) args.push('--clean', '--if-exists');
+  const env = childEnv(conn, ctx.env);
+  const secrets = [conn.password?.reveal()];
+  log.info({ database: dbName, key, server: server.version, pgDump: `${bin.version} (${bin.path})`, tier }, 'backup started');
+
+  const ac = new AbortController();
+  const onRoot = () => ac.abort(ctx.signal.reason);
+  ctx.signal.addEventListener('abort', onRoot, { once: true });
+  const signal = ac.signal;
+
+  const maxParts = Number(ctx.env.PGBACKUP_S3_MAX_PARTS ?? S3_MAX_PARTS);
+  const plan = planParts(server.sizeBytes, o.partSize, maxParts);
+  const dump = startDump({
+    bin: bin.path,
+    args,
+    env,
+    signal,
+    secrets,
+    stallMs: o.stallMs,
+    onStderr: (l) => log.warn({ pgDump: l }, 'pg_dump says'),
+  });
+  const scan = new SqlScan(undefined, true);
+  const stages: Array<Readable | Transform> = [dump.stream, scan];
+  if (chain.gzip) stages.push(new ParallelGzip({ level: o.level }));
+  let recipients: string[] = [];
+  if (o.encryption) {
+    const { header, fileKey } = await makeHeader({
+      recipients: o.encryption.recipients,
+      passphrase: o.encryption.passphrase?.reveal(),
+      scryptLogN: o.encryption.scryptLogN,
+    });
+    recipients = o.encryption.recipients;
+    stages.push(new AgeEncryptStream(header, fileKey));
+  }
+  const measure = new Measure(
+    o.storage.kind === 's3'
+      ? {
+          bytes: plan.capacity,
+          error: () =>
+            new StorageError(
+              'PLAN_EXCEEDED',
+              `the backup outgrew its upload plan (${plan.maxParts} parts of ${humanBytes(plan.partSize)} = ${humanBytes(plan.capacity)}); ` +
+                `set a larger --part-size`,
+            ),
+        }
+      : undefined,
+  );
+  stages.push(measure);
+
+  let progress: NodeJS.Timeout | undefined;
+  if (ctx.isTTY) {
+    let last = { t: Date.now(), b: 0 };
+    progress = setInterval(() => {
+      const now = Date.now();
+      const rate = ((scan.bytes - last.b) / Math.max(1, now - last.t)) * 1000;
+      last = { t: now, b: scan.bytes };
+      log.info({ dumped: humanBytes(scan.bytes), stored: humanBytes(measure.bytes), rate: `${humanBytes(rate)}/s` }, 'progress');
+    }, 3000);
+  }
+
+  const errors: unknown[] = [];
+  const chainDone = pipeline(stages, { signal }).catch((e) => {
+    errors.push(e);
+    ac.abort(e);
+  });
+  const upload = o.storage
+    .putStream(key, measure, {
+      signal,
+      contentType: chain.age ? 'application/octet-stream' : chain.gzip ? 'application/gzip' : 'application/sql',
+      metadata: { 'pgbackup-format': '1', database: encodeURIComponent(dbName), 'server-version': server.version },
+      tags: { tier },
+      partSize: plan.partSize,
+      queueSize: o.queueSize,
+      warn: (msg, err) => log.warn({ err: err ? messageOf(err) : undefined }, msg),
+    })
+    .catch((e) => {
+      errors.push(e);
+      ac.abort(e);
+      return null;
+    });
+  const [, put] = await Promise.all([chainDone, upload]);
+  clearInterval(progress);
+  ctx.signal.removeEventListener('abort', onRoot);
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+  if (errors.length || !put) throw firstError(errors);
+
+  // The stored object must be exactly what we sent before it counts.
+  const head = await o.storage.head(key, ctx.signal);
+  if (!head || head.size !== measure.bytes) {
+    throw new StorageError('SIZE_MISMATCH', `stored object ${key} has ${head ? head.size : 'no'} bytes, but ${measure.bytes} were sent`);
+  }
+  const finished = new Date();
+  const manifest = buildManifest({
+    database: dbName,
+    key: o.keyPrefix + key,
+    createdAt: isoSeconds(start),
+    finishedAt: isoSeconds(finished),
+    toolVersion: toolVersion(),
+    serverVersion: server.version,
+    pgDumpVersion: bin.version,
+    pgDumpOptions: args,
+    level: o.level,
+    recipients,
+    passphrase: Boolean(o.encryption?.passphrase),
+    encrypted: chain.age,
+    sqlBytes: scan.bytes,
+    storedBytes: measure.bytes,
+    sha256: measure.digest(),
+    tier,
+    tables: scan.tables,
+    reason: o.reason,
+  });
+  await o.storage.putBytes(manifestKey(key), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), {
+    signal: ctx.signal,
+    contentType: 'application/json',
+    ifAbsent: true,
+  });
+  const durationMs = Date.now() - t0;
+  log.info(
+    {
+      database: dbName,
+      key: o.keyPrefix + key,
+      tier,
+      sql: humanBytes(scan.bytes),
+      stored: humanBytes(measure.bytes),
+      duration: humanDuration(durationMs),
+      throughput: `${humanBytes((scan.bytes / Math.max(1, durationMs)) * 1000)}/s`,
+      tables: scan.tables.length,
+    },
+    'backup complete',
+  );
+  return { key, manifestKey: manifestKey(key), database: dbName, tier, sqlBytes: scan.bytes, storedBytes: measure.bytes, durationMs, sha256: manifest.sha256 };
+}
+
+export async function loadEncryption(cfg: Pick<BackupConfig, 'noEncryption' | 'recipients' | 'recipientsFile' | 'passphraseFile' | 'scryptLogN'>): Promise<Encryption | null> {
+  if (cfg.noEncryption) return null;
+  const recipients = [...cfg.recipients];
+  if (cfg.recipientsFile) {
+    const fromFile = await readRecipientsFile(cfg.recipientsFile);
+    if (fromFile.length === 0) throw new UsageError(`recipients file ${cfg.recipientsFile}: holds no recipient`);
+    recipients.push(...fromFile);
+    const probs = recipientProblems(recipients, (i) => (i < cfg.recipients.length ? `recipient #${i + 1}` : `recipients file ${cfg.recipientsFile} entry #${i + 1 - cfg.recipients.length}`));
+    if (probs.length) throw new UsageError(probs);
+  }
+  const passphrase = cfg.passphraseFile ? await readPassphrase(cfg.passphraseFile) : undefined;
+  return { recipients: passphrase ? [] : recipients, passphrase, scryptLogN: cfg.scryptLogN };
+}
+
+/** Recipients for a safety backup when only identities are at hand. */
+export async function encryptionForIdentities(ids: Secret<string[]>, passphrase: Secret | undefined): Promise<Encryption> {
+  if (passphrase) return { recipients: [], passphrase, scryptLogN: 18 };
+  const recipients: string[] = [];
+  for (const id of ids.reveal()) recipients.push(await recipientOf(id));
+  const kinds = new Set(recipients.map((r) => (r.startsWith('age1pq1') ? 'pq' : 'c')));
+  return { recipients: kinds.size > 1 ? recipients.filter((r) => r.startsWith('age1pq1')) : recipients, scryptLogN: 18 };
+}
+
+export async function backupCommand(ctx: Context, parsed: Parsed): Promise<number> {
+  const cfg = backupConfig(parsed, ctx.env);
+  const encryption = await loadEncryption(cfg);
+  if (!encryption) ctx.log.warn('--no-encryption: this backup is stored unencrypted');
+  const storage = openStorage(cfg.target);
+  const keyPrefix = cfg.target.kind === 's3' ? cfg.target.prefix : '';
+
+  const timeoutAc = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const signals = [ctx.signal];
+  if (cfg.timeoutMs) {
+    timer = setTimeout(() => timeoutAc.abort(new DumpError('TIMEOUT', `the backup did not finish within --timeout ${humanDuration(cfg.timeoutMs!)}; nothing was stored`)), cfg.timeoutMs);
+    signals.push(timeoutAc.signal);
+  }
+  const runCtx: Context = { ...ctx, signal: AbortSignal.any(signals) };
+
+  const started = Date.now();
+  await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'start' });
+  const results: BackupResult[] = [];
+  let failure: unknown = null;
+  try {
+    let databases: string[];
+    if (cfg.allDatabases) databases = await listDatabases(cfg.source, runCtx.signal).catch(dbFail);
+    else {
+      const db = cfg.source.database ?? cfg.source.user ?? ctx.env.USER;
+      if (!db) throw new UsageError('--database: names no database (postgres://.../DBNAME, DATABASE_URL or PGDATABASE)');
+      databases = [db];
+    }
+    const jobs: Array<{ database: string; globals: boolean }> = databases.map((d) => ({ database: d, globals: false }));
+    if (cfg.globals) jobs.push({ database: GLOBALS_DB, globals: true });
+    for (const job of jobs) {
+      try {
+        const r = await runOneBackup(runCtx, {
+          storage,
+          keyPrefix,
+          conn: cfg.source,
+          database: job.database,
+          globals: job.globals,
+          encryption,
+          level: cfg.compressLevel,
+          tier: cfg.tier,
+          dumpOptions: cfg.dumpOptions,
+          partSize: cfg.partSize,
+          queueSize: cfg.queueSize,
+          stallMs: cfg.stallMs,
+        });
+        results.push(r);
+        ctx.out(keyPrefix + r.key + '\n');
+      } catch (e) {
+        if (timeoutAc.signal.aborted && !ctx.signal.aborted) throw timeoutAc.signal.reason;
+        if (ctx.signal.aborted || jobs.length === 1) throw e;
+        // With several databases, one failure does not stop the others; the run still fails.
+        ctx.log.error({ database: job.database, err: messageOf(e) }, 'backup failed');
+        failure ??= e;
+      }
+    }
+    if (failure) throw failure;
+  } catch (e) {
+    clearTimeout(timer);
+    const err = timeoutAc.signal.aborted && !ctx.signal.aborted ? timeoutAc.signal.reason : e;
+    await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, {
+      status: 'fail',
+      database: results.map((r) => r.database).join(','),
+      error: err instanceof PgBackupError ? err.message : messageOf(err),
+      durationMs: Date.now() - started,
+      backups: results,
+    });
+    throw err;
+  }
+  clearTimeout(timer);
+  await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'success', durationMs: Date.now() - started, backups: results });
+  return 0;
+}

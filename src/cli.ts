@@ -1,0 +1,189 @@
+/** Argument parsing only (node:util parseArgs): no I/O, no defaults from the environment. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './errors.js';
+
+type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
+type Spec = Record<string, Opt>;
+
+const COMMON: Spec = {
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+};
+
+const S = { type: 'string' } as const;
+const B = { type: 'boolean' } as const;
+const M = { type: 'string', multiple: true } as const;
+
+export const COMMANDS: Record<string, { spec: Spec; positionals: number; usage: string }> = {
+  backup: {
+    positionals: 0,
+    spec: {
+      database: S, to: S, recipient: M, 'recipients-file': S, 'passphrase-file': S, 'no-encryption': B,
+      'compress-level': S, tier: S, schema: M, 'exclude-schema': M, table: M, 'exclude-table': M,
+      'exclude-table-data': M, 'column-inserts': B, 'no-owner': B, 'no-privileges': B,
+      'all-databases': B, globals: B, 'part-size': S, 'queue-size': S, timeout: S, 'stall-timeout': S,
+      'healthcheck-url': S, 'webhook-url': S,
+    },
+    usage: `pgbackup backup [options]
+
+Dump a database with pg_dump, compress it (gzip), encrypt it (age) and store it.
+
+Source:
+  --database URL            postgres://user:pass@host:port/db (else DATABASE_URL, else PG* variables)
+  --all-databases           every non-template database, each into its own object
+  --globals                 also roles and tablespaces (pg_dumpall --globals-only), as "_globals"
+Target:
+  --to TARGET               s3://bucket/prefix/ or a folder (else PGBACKUP_TARGET, else ./backups)
+Encryption (one is required):
+  --recipient AGE_KEY       age public key (age1... or age1pq1...); repeatable (PGBACKUP_RECIPIENTS)
+  --recipients-file F       file of age public keys, one a line (PGBACKUP_RECIPIENTS_FILE)
+  --passphrase-file F       encrypt with the passphrase in F (scrypt) (PGBACKUP_PASSPHRASE_FILE)
+  --no-encryption           store the dump unencrypted (.sql.gz)
+Dump:
+  --compress-level 0-9      gzip level (default 6; 0 stores .sql, uncompressed)
+  --tier auto|daily|weekly|monthly|yearly   retention tier tag (default auto)
+  --schema P  --exclude-schema P  --table P  --exclude-table P  --exclude-table-data P   (repeatable)
+  --column-inserts  --no-owner  --no-privileges          passed to pg_dump
+Upload and safety:
+  --part-size SIZE          S3 multipart part size, e.g. 16MiB (PGBACKUP_S3_PART_SIZE; grows with the database)
+  --queue-size N            parts uploaded at once (PGBACKUP_S3_QUEUE_SIZE, default 4)
+  --timeout DURATION        give up after this long, e.g. 2h (exit 3 or 4, nothing stored)
+  --stall-timeout DURATION  kill pg_dump when it writes nothing for this long (default 10m)
+  --healthcheck-url URL     ping URL/start, URL on success, URL/fail on failure
+  --webhook-url URL         POST a JSON summary when done`,
+  },
+  list: {
+    positionals: 0,
+    spec: { from: S, database: S, json: B },
+    usage: `pgbackup list [--from TARGET] [--database NAME] [--json]
+
+List backups, newest first: key, database, time, size, tier, and whether each is complete.`,
+  },
+  restore: {
+    positionals: 1,
+    spec: {
+      latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
+      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B,
+    },
+    usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
+
+Restore a backup into a database with psql, in one transaction (ON_ERROR_STOP).
+
+Which backup:
+  KEY                       a key under the target, or a local .sql, .sql.gz, .sql.age or .sql.gz.age file
+  --latest                  the newest complete backup of --database
+  --at TIME                 the newest complete backup at or before TIME (ISO 8601, UTC)
+  --from TARGET             where backups are (else PGBACKUP_TARGET, else ./backups)
+  --database NAME           which database's backups (default: the target database's name)
+Target:
+  --to URL                  the database to restore into (else DATABASE_URL, else PG* variables)
+  --create                  create the target database when it does not exist
+  --clean                   replace the contents of a target that already has tables
+  --yes                     confirm --clean when not on a terminal
+  --no-safety-backup        skip the backup of the target taken before --clean
+  --no-owner                do not fail on ownership of roles the target lacks
+Secrets:
+  --identity FILE           age identity file (repeatable) (PGBACKUP_IDENTITY_FILE)
+  --passphrase-file F       passphrase (PGBACKUP_PASSPHRASE_FILE)`,
+  },
+  verify: {
+    positionals: 1,
+    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B },
+    usage: `pgbackup verify [KEY | --latest | --all] [--from TARGET] [--database NAME] [--identity FILE]...
+                [--restore-into URL] [--json]
+
+Read backups back: checksum, every age chunk, gzip CRCs, the dump's completion marker and the row
+counts of every table against the manifest. --restore-into also restores into a scratch database
+on that server, compares row counts, and drops it.`,
+  },
+  fetch: {
+    positionals: 1,
+    spec: { from: S, identity: M, 'passphrase-file': S, output: { type: 'string', short: 'o' } },
+    usage: `pgbackup fetch KEY [--from TARGET] [--identity FILE]... [-o FILE|-]
+
+Write a backup's decrypted, decompressed SQL to FILE or stdout.`,
+  },
+  keygen: {
+    positionals: 0,
+    spec: { pq: B, output: { type: 'string', short: 'o' } },
+    usage: `pgbackup keygen [--pq] [-o FILE]
+
+Create an age identity. With -o, write it to FILE (mode 0600, never overwriting) and print the
+public key; without, print the identity file to stdout and the public key to stderr.
+--pq makes a post-quantum hybrid identity (age1pq1... recipient).`,
+  },
+  bucket: {
+    positionals: 1,
+    spec: { to: S, from: S, apply: B, json: B },
+    usage: `pgbackup bucket check | lifecycle [--apply] [--to s3://bucket/prefix/]
+
+check      report versioning, encryption, public access block, TLS-only policy, object lock, lifecycle
+lifecycle  print the lifecycle rules for the retention settings; --apply writes them`,
+  },
+};
+
+export const MAIN_USAGE = `pgbackup: PostgreSQL backups to S3 or a folder, gzip-compressed and age-encrypted.
+
+Usage: pgbackup <command> [options]
+
+Commands:
+  backup     dump, compress, encrypt and store a database
+  list       list stored backups
+  restore    restore a backup into a database, safely
+  verify     prove that backups are whole and restorable
+  fetch      write a backup's decrypted SQL to a file or stdout
+  keygen     create an age identity
+  bucket     check an S3 bucket, print or apply lifecycle rules
+
+Common options:
+  --log-format json|pretty  --log-level LEVEL  --quiet  --help  --version
+
+Run "pgbackup <command> --help" for a command's options. Exit codes: 0 done, 1 bug,
+2 usage/configuration, 3 dump failed, 4 storage failed, 5 crypto, 6 restore failed,
+7 verification mismatch, 130/143 interrupted.`;
+
+export interface Parsed {
+  command: string | null;
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/** Parse argv (without node and script). Collects every problem before failing. */
+export function parseCli(argv: string[]): Parsed {
+  const first = argv[0];
+  if (first === undefined || first.startsWith('-')) {
+    const { values } = parseArgs({ args: argv, options: COMMON as ParseArgsConfig['options'], strict: false, allowPositionals: true });
+    return { command: null, values: values as Parsed['values'], positionals: [] };
+  }
+  const cmd = COMMANDS[first];
+  if (!cmd) throw new UsageError(`unknown command "${first}" (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
+  const spec = { ...COMMON, ...cmd.spec };
+  const { values, positionals, tokens } = parseArgs({
+    args: argv.slice(1),
+    options: spec as ParseArgsConfig['options'],
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const problems: string[] = [];
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    const o = spec[t.name];
+    if (!o) {
+      problems.push(`unknown option ${t.rawName} for "${first}"`);
+      continue;
+    }
+    if (o.type === 'string' && t.value === undefined) problems.push(`${t.rawName} needs a value`);
+    if (o.type === 'boolean' && t.inlineValue) problems.push(`${t.rawName} takes no value`);
+  }
+  if (positionals.length > cmd.positionals) {
+    problems.push(`unexpected argument(s): ${positionals.slice(cmd.positionals).map((p) => JSON.stringify(p)).join(' ')}`);
+  }
+  if (problems.length && !values.help) throw new UsageError(problems);
+  const clean: Parsed['values'] = {};
+  for (const [k, v] of Object.entries(values)) if (spec[k]) clean[k] = v as string | boolean | string[];
+  return { command: first, values: clean, positionals };
+}

@@ -1,0 +1,431 @@
+/**
+ * Flags + environment -> frozen, typed configuration (zod). A flag wins over its variable.
+ * No I/O here: files named by flags are read by the commands. Every bad field is named;
+ * no value that may be a secret is ever echoed.
+ */
+import { z } from 'zod';
+import { UsageError } from './errors.js';
+import { connFromEnv, connFromUrl, type ConnInfo } from './conn.js';
+import { normalisePrefix, TIERS, type Tier } from './keys.js';
+import type { Target } from './storage/index.js';
+import type { Parsed } from './cli.js';
+import { recipientKind, recipientProblem } from './crypto/age.js';
+
+export type Env = NodeJS.ProcessEnv;
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tib: 1024 ** 4 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export const sizeSchema = z.string().transform((s, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a size: "${s}" (e.g. 16MiB, 64M, 1GiB)` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * unit);
+});
+
+export const durationSchema = z.string().transform((s, ctx) => {
+  const parts = s.trim().match(/^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/) ? [...s.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)] : null;
+  if (!parts || parts.length === 0) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: "${s}" (e.g. 90s, 10m, 2h, 1h30m)` });
+    return z.NEVER;
+  }
+  const ms = parts.reduce((t, p) => t + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
+  if (ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be longer than zero' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const intIn = (lo: number, hi: number) =>
+  z.string().transform((s, ctx) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s.trim()) || n < lo || n > hi) {
+      ctx.addIssue({ code: 'custom', message: `must be a whole number from ${lo} to ${hi}, not "${s}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const httpUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'not an http(s) URL');
+
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export function parseTarget(raw: string, env: Env, field: string): Target {
+  if (raw.startsWith('s3://') || raw.startsWith('S3://')) {
+    const rest = raw.slice(5);
+    const slash = rest.indexOf('/');
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    const prefix = slash < 0 ? '' : rest.slice(slash + 1);
+    if (bucket === '') throw new UsageError(`${field}: "${raw}" names no bucket (expected s3://bucket/prefix/)`);
+    if (!BUCKET_RE.test(bucket)) throw new UsageError(`${field}: "${bucket}" is not a valid S3 bucket name`);
+    const sse = env.PGBACKUP_S3_SSE;
+    if (sse !== undefined && sse !== '' && sse !== 'AES256' && sse !== 'aws:kms') throw new UsageError(`PGBACKUP_S3_SSE: must be AES256 or aws:kms, not "${sse}"`);
+    const fps = env.PGBACKUP_S3_FORCE_PATH_STYLE;
+    return {
+      kind: 's3',
+      bucket,
+      prefix: normalisePrefix(prefix),
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+      endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+      forcePathStyle: fps ? /^(1|true|yes)$/i.test(fps) : undefined,
+      sse: (sse || undefined) as 'AES256' | 'aws:kms' | undefined,
+      kmsKeyId: env.PGBACKUP_S3_KMS_KEY_ID || undefined,
+      storageClass: env.PGBACKUP_S3_STORAGE_CLASS || undefined,
+    };
+  }
+  if (raw.trim() === '') throw new UsageError(`${field}: empty`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) throw new UsageError(`${field}: unsupported target "${raw.split('://')[0]}://" (expected s3://bucket/prefix/ or a folder path)`);
+  return { kind: 'folder', path: raw };
+}
+
+/** Collects problems across fields so that one run names them all. */
+class Problems {
+  list: string[] = [];
+  try<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof UsageError) this.list.push(...e.problems);
+      else throw e;
+      return undefined;
+    }
+  }
+  zod<T>(field: string, schema: z.ZodType<T>, value: unknown): T | undefined {
+    if (value === undefined) return undefined;
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    for (const i of r.error.issues) this.list.push(`${field}: ${i.message}`);
+    return undefined;
+  }
+  add(p: string): void {
+    this.list.push(p);
+  }
+  done(): void {
+    if (this.list.length) throw new UsageError(this.list);
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
+const bool = (v: unknown): boolean => v === true;
+
+export interface CommonConfig {
+  logFormat: 'json' | 'pretty' | undefined;
+  logLevel: string;
+  quiet: boolean;
+}
+
+export function commonConfig(p: Parsed, env: Env): CommonConfig {
+  const probs = new Problems();
+  const fmt = probs.zod('--log-format', z.enum(['json', 'pretty']), str(p.values['log-format']));
+  const level = probs.zod('--log-level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), str(p.values['log-level']) ?? env.PGBACKUP_LOG_LEVEL);
+  probs.done();
+  const quiet = bool(p.values.quiet);
+  return Object.freeze({ logFormat: fmt, logLevel: level ?? (quiet ? 'warn' : 'info'), quiet });
+}
+
+function source(p: Problems, flag: string, value: string | undefined, env: Env): ConnInfo | undefined {
+  if (value !== undefined) return p.try(() => connFromUrl(value, flag));
+  if (env.DATABASE_URL) return p.try(() => connFromUrl(env.DATABASE_URL!, 'DATABASE_URL'));
+  return p.try(() => connFromEnv(env));
+}
+
+export interface RetentionDays {
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+}
+
+export const DEFAULT_RETENTION: RetentionDays = Object.freeze({ daily: 7, weekly: 35, monthly: 400, yearly: 3650 });
+
+export function retentionConfig(env: Env): RetentionDays {
+  const probs = new Problems();
+  const out: Record<string, number> = {};
+  for (const t of TIERS) {
+    const v = env[`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`];
+    out[t] = v === undefined ? DEFAULT_RETENTION[t] : probs.zod(`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`, intIn(1, 36500), v) ?? 0;
+  }
+  probs.done();
+  return Object.freeze(out as unknown as RetentionDays);
+}
+
+/** Checks a set of recipients: each valid, and no mix of post-quantum and classic keys. */
+export function recipientProblems(recipients: readonly string[], where: (i: number) => string): string[] {
+  const out: string[] = [];
+  recipients.forEach((r, i) => {
+    const prob = recipientProblem(r);
+    // Show only the start of what was given: enough to find it, and a recipient is public anyway.
+    if (prob) out.push(`${where(i)}: ${prob}: "${r.length > 16 ? r.slice(0, 12) + '...' : r}"`);
+  });
+  const kinds = new Set(recipients.filter((r) => !recipientProblem(r)).map(recipientKind));
+  if (kinds.size > 1) {
+    out.push('recipients: post-quantum (age1pq1...) and classic (age1...) recipients cannot be mixed in one backup: the classic ones would void the post-quantum protection');
+  }
+  return out;
+}
+
+export interface BackupConfig {
+  source: ConnInfo;
+  target: Target;
+  recipients: string[];
+  recipientsFile: string | undefined;
+  passphraseFile: string | undefined;
+  noEncryption: boolean;
+  compressLevel: number;
+  tier: 'auto' | Tier;
+  dumpOptions: string[];
+  allDatabases: boolean;
+  globals: boolean;
+  partSize: number | undefined;
+  queueSize: number;
+  timeoutMs: number | undefined;
+  stallMs: number;
+  healthcheckUrl: string | undefined;
+  webhookUrl: string | undefined;
+  scryptLogN: number;
+}
+
+export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
+  const v = p.values;
+  const probs = new Problems();
+  const src = source(probs, '--database', str(v.database), env);
+  const target = probs.try(() => parseTarget(str(v.to) ?? env.PGBACKUP_TARGET ?? './backups', env, str(v.to) !== undefined ? '--to' : 'PGBACKUP_TARGET'));
+  const flagRecipients = strs(v.recipient);
+  const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
+  const recipients = flagRecipients.length ? flagRecipients : envRecipients;
+  probs.list.push(...recipientProblems(recipients, (i) => (flagRecipients.length ? `--recipient #${i + 1}` : `PGBACKUP_RECIPIENTS #${i + 1}`)));
+  const recipientsFile = str(v['recipients-file']) ?? (flagRecipients.length ? undefined : env.PGBACKUP_RECIPIENTS_FILE || undefined);
+  const passphraseFile = str(v['passphrase-file']) ?? env.PGBACKUP_PASSPHRASE_FILE ?? undefined;
+  const noEncryption = bool(v['no-encryption']);
+  if (!noEncryption && recipients.length === 0 && !recipientsFile && !passphraseFile) {
+    probs.add('encryption: no age recipient or passphrase given: use --recipient, --recipients-file or --passphrase-file (or PGBACKUP_RECIPIENTS), or --no-encryption to store the dump unencrypted');
+  }
+  if (noEncryption && (recipients.length || str(v['recipients-file']) || str(v['passphrase-file']))) {
+    probs.add('--no-encryption: conflicts with --recipient / --recipients-file / --passphrase-file');
+  }
+  if (passphraseFile && (recipients.length || recipientsFile) && !noEncryption) {
+    probs.add('--passphrase-file: age cannot encrypt to a passphrase and to recipients at once; give one or the other');
+  }
+  const compressLevel = probs.zod('--compress-level', intIn(0, 9), str(v['compress-level'])) ?? 6;
+  const tier = probs.zod('--tier', z.enum(['auto', ...TIERS] as [string, ...string[]]), str(v.tier)) ?? 'auto';
+  const partSize = probs.zod(str(v['part-size']) !== undefined ? '--part-size' : 'PGBACKUP_S3_PART_SIZE', sizeSchema, str(v['part-size']) ?? env.PGBACKUP_S3_PART_SIZE);
+  if (partSize !== undefined && (partSize < 5 * 1024 ** 2 || partSize > 5 * 1024 ** 3)) probs.add('--part-size: S3 parts must be from 5MiB to 5GiB');
+  const queueSize = probs.zod(str(v['queue-size']) !== undefined ? '--queue-size' : 'PGBACKUP_S3_QUEUE_SIZE', intIn(1, 64), str(v['queue-size']) ?? env.PGBACKUP_S3_QUEUE_SIZE) ?? 4;
+  const timeoutMs = probs.zod('--timeout', durationSchema, str(v.timeout));
+  const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? 10 * 60_000;
+  const healthcheckUrl = probs.zod('--healthcheck-url', httpUrl, str(v['healthcheck-url']));
+  const webhookUrl = probs.zod('--webhook-url', httpUrl, str(v['webhook-url']));
+  const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(10, 22), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? 18;
+  const dumpOptions: string[] = [];
+  for (const [flag, pgFlag] of [
+    ['schema', '--schema'],
+    ['exclude-schema', '--exclude-schema'],
+    ['table', '--table'],
+    ['exclude-table', '--exclude-table'],
+    ['exclude-table-data', '--exclude-table-data'],
+  ] as const) {
+    for (const pat of strs(v[flag])) {
+      if (pat === '') probs.add(`--${flag}: empty pattern`);
+      dumpOptions.push(`${pgFlag}=${pat}`);
+    }
+  }
+  for (const f of ['column-inserts', 'no-owner', 'no-privileges'] as const) if (bool(v[f])) dumpOptions.push(`--${f}`);
+  const allDatabases = bool(v['all-databases']);
+  if (allDatabases && (strs(v.table).length || strs(v.schema).length)) probs.add('--all-databases: cannot be combined with --table or --schema');
+  probs.done();
+  return Object.freeze({
+    source: src!,
+    target: target!,
+    recipients,
+    recipientsFile,
+    passphraseFile,
+    noEncryption,
+    compressLevel,
+    tier: tier as 'auto' | Tier,
+    dumpOptions,
+    allDatabases,
+    globals: bool(v.globals),
+    partSize,
+    queueSize,
+    timeoutMs,
+    stallMs,
+    healthcheckUrl,
+    webhookUrl,
+    scryptLogN,
+  });
+}
+
+export interface SecretsConfig {
+  identityFiles: string[];
+  passphraseFile: string | undefined;
+}
+
+function secretsConfig(v: Parsed['values'], env: Env): SecretsConfig {
+  const ids = strs(v.identity);
+  return {
+    identityFiles: ids.length ? ids : env.PGBACKUP_IDENTITY_FILE ? env.PGBACKUP_IDENTITY_FILE.split(',').filter(Boolean) : [],
+    passphraseFile: str(v['passphrase-file']) ?? (env.PGBACKUP_PASSPHRASE_FILE || undefined),
+  };
+}
+
+function fromTarget(probs: Problems, v: Parsed['values'], env: Env): Target | undefined {
+  return probs.try(() => parseTarget(str(v.from) ?? env.PGBACKUP_TARGET ?? './backups', env, str(v.from) !== undefined ? '--from' : 'PGBACKUP_TARGET'));
+}
+
+const atSchema = z.string().transform((s, ctx) => {
+  const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T23:59:59Z` : s);
+  if (Number.isNaN(d.getTime())) {
+    ctx.addIssue({ code: 'custom', message: `not a time: "${s}" (e.g. 2025-11-08T19:00:00Z or 2025-11-08)` });
+    return z.NEVER;
+  }
+  return d;
+});
+
+export interface ListConfig {
+  target: Target;
+  database: string | undefined;
+  json: boolean;
+}
+
+export function listConfig(p: Parsed, env: Env): Readonly<ListConfig> {
+  const probs = new Problems();
+  const target = fromTarget(probs, p.values, env);
+  probs.done();
+  return Object.freeze({ target: target!, database: str(p.values.database), json: bool(p.values.json) });
+}
+
+export interface RestoreConfig extends SecretsConfig {
+  key: string | undefined;
+  latest: boolean;
+  at: Date | undefined;
+  target: Target;
+  database: string | undefined;
+  dest: ConnInfo;
+  create: boolean;
+  clean: boolean;
+  yes: boolean;
+  safetyBackup: boolean;
+  noOwner: boolean;
+  recipients: string[];
+  json: boolean;
+}
+
+export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
+  const v = p.values;
+  const probs = new Problems();
+  const key = p.positionals[0];
+  const latest = bool(v.latest);
+  const at = probs.zod('--at', atSchema, str(v.at));
+  const chosen = [key !== undefined, latest, str(v.at) !== undefined].filter(Boolean).length;
+  if (chosen === 0) probs.add('which backup: give a KEY (or file), --latest or --at TIME');
+  if (chosen > 1) probs.add('which backup: give only one of KEY, --latest, --at');
+  const target = fromTarget(probs, v, env);
+  const dest = source(probs, '--to', str(v.to), env);
+  if (dest && !dest.database) probs.add('--to: names no database (postgres://.../DBNAME, DATABASE_URL or PGDATABASE)');
+  const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
+  probs.done();
+  return Object.freeze({
+    ...secretsConfig(v, env),
+    key,
+    latest,
+    at,
+    target: target!,
+    database: str(v.database),
+    dest: dest!,
+    create: bool(v.create),
+    clean: bool(v.clean),
+    yes: bool(v.yes),
+    safetyBackup: !bool(v['no-safety-backup']),
+    noOwner: bool(v['no-owner']),
+    recipients: envRecipients,
+    json: bool(v.json),
+  });
+}
+
+export interface VerifyConfig extends SecretsConfig {
+  key: string | undefined;
+  latest: boolean;
+  all: boolean;
+  target: Target;
+  database: string | undefined;
+  restoreInto: ConnInfo | undefined;
+  json: boolean;
+}
+
+export function verifyConfig(p: Parsed, env: Env): Readonly<VerifyConfig> {
+  const v = p.values;
+  const probs = new Problems();
+  const key = p.positionals[0];
+  const latest = bool(v.latest);
+  const all = bool(v.all);
+  const chosen = [key !== undefined, latest, all].filter(Boolean).length;
+  if (chosen === 0) probs.add('which backup: give a KEY, --latest or --all');
+  if (chosen > 1) probs.add('which backup: give only one of KEY, --latest, --all');
+  if (latest && !str(v.database)) probs.add('--latest: needs --database NAME');
+  const target = fromTarget(probs, v, env);
+  const ri = str(v['restore-into']);
+  const restoreInto = ri !== undefined ? probs.try(() => connFromUrl(ri, '--restore-into')) : undefined;
+  probs.done();
+  return Object.freeze({ ...secretsConfig(v, env), key, latest, all, target: target!, database: str(v.database), restoreInto, json: bool(v.json) });
+}
+
+export interface FetchConfig extends SecretsConfig {
+  key: string;
+  target: Target;
+  output: string;
+}
+
+export function fetchConfig(p: Parsed, env: Env): Readonly<FetchConfig> {
+  const probs = new Problems();
+  const key = p.positionals[0];
+  if (!key) probs.add('KEY: which backup to fetch');
+  const target = fromTarget(probs, p.values, env);
+  probs.done();
+  return Object.freeze({ ...secretsConfig(p.values, env), key: key!, target: target!, output: str(p.values.output) ?? '-' });
+}
+
+export interface KeygenConfig {
+  pq: boolean;
+  output: string | undefined;
+}
+
+export function keygenConfig(p: Parsed): Readonly<KeygenConfig> {
+  return Object.freeze({ pq: bool(p.values.pq), output: str(p.values.output) });
+}
+
+export interface BucketConfig {
+  action: 'check' | 'lifecycle';
+  target: Target & { kind: 's3' };
+  apply: boolean;
+  json: boolean;
+  retention: RetentionDays;
+}
+
+export function bucketConfig(p: Parsed, env: Env): Readonly<BucketConfig> {
+  const probs = new Problems();
+  const action = p.positionals[0];
+  if (action !== 'check' && action !== 'lifecycle') probs.add(`bucket: expected "check" or "lifecycle"${action ? `, not "${action}"` : ''}`);
+  const raw = str(p.values.to) ?? str(p.values.from) ?? env.PGBACKUP_TARGET;
+  let target: Target | undefined;
+  if (!raw) probs.add('--to: the bucket to use (s3://bucket/prefix/, or PGBACKUP_TARGET)');
+  else {
+    target = probs.try(() => parseTarget(raw, env, '--to'));
+    if (target && target.kind !== 's3') probs.add('--to: bucket commands need an s3:// target');
+  }
+  if (p.values.apply && action !== 'lifecycle') probs.add('--apply: only with "bucket lifecycle"');
+  const retention = probs.try(() => retentionConfig(env));
+  probs.done();
+  return Object.freeze({ action: action as 'check' | 'lifecycle', target: target as Target & { kind: 's3' }, apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });
+}

@@ -1,0 +1,146 @@
+/** Metadata queries through node-postgres. Errors come back as plain Errors with a readable message. */
+import pg from 'pg';
+import { type ConnInfo, pgConfig, describeConn } from './conn.js';
+import { messageOf } from './errors.js';
+
+export class DbError extends Error {
+  constructor(message: string, readonly pgCode?: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+function explain(e: unknown, ci: ConnInfo): DbError {
+  const err = e as { code?: string; message?: string };
+  const where = describeConn(ci);
+  if (err.code === 'ECONNREFUSED') return new DbError(`cannot connect to ${where}: connection refused`, err.code, { cause: e });
+  if (err.code === 'ENOTFOUND') return new DbError(`cannot connect to ${where}: host not found`, err.code, { cause: e });
+  if (err.code === '28P01' || err.code === '28000') return new DbError(`cannot connect to ${where}: authentication failed (${messageOf(e)})`, err.code, { cause: e });
+  if (err.code === '3D000') return new DbError(`database does not exist: ${where}`, err.code, { cause: e });
+  return new DbError(`${where}: ${messageOf(e)}`, err.code, { cause: e });
+}
+
+export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  signal.throwIfAborted();
+  const client = new pg.Client(pgConfig(ci) as pg.ClientConfig);
+  client.on('error', () => undefined);
+  const onAbort = () => void client.end().catch(() => undefined);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    try {
+      await client.connect();
+    } catch (e) {
+      throw explain(e, ci);
+    }
+    try {
+      return await fn(client);
+    } catch (e) {
+      if (e instanceof DbError) throw e;
+      throw explain(e, ci);
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface ServerInfo {
+  version: string; // "15.18"
+  versionNum: number; // 150018
+  major: number;
+  database: string;
+  sizeBytes: number;
+}
+
+export async function serverInfo(ci: ConnInfo, signal: AbortSignal): Promise<ServerInfo> {
+  return withClient(ci, signal, async (c) => {
+    const r = await c.query(
+      `SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n,
+              current_database() AS db, pg_database_size(current_database())::bigint AS size`,
+    );
+    const row = r.rows[0];
+    const version = String(row.v).split(' ')[0]!;
+    return { version, versionNum: row.n, major: Math.floor(row.n / 10000), database: row.db, sizeBytes: Number(row.size) };
+  });
+}
+
+export async function listDatabases(ci: ConnInfo, signal: AbortSignal): Promise<string[]> {
+  return withClient(ci, signal, async (c) => {
+    const r = await c.query(`SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname`);
+    return r.rows.map((x) => x.datname as string);
+  });
+}
+
+export function quoteIdent(s: string): string {
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+/** Tables in user schemas (ordinary and partitioned), as schema.name. */
+export async function userTables(ci: ConnInfo, signal: AbortSignal): Promise<Array<{ schema: string; name: string }>> {
+  return withClient(ci, signal, async (c) => {
+    const r = await c.query(
+      `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+         AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2`,
+    );
+    return r.rows as Array<{ schema: string; name: string }>;
+  });
+}
+
+export async function countRows(ci: ConnInfo, tables: Array<{ schema: string; name: string }>, signal: AbortSignal): Promise<Map<string, number | null>> {
+  return withClient(ci, signal, async (c) => {
+    const out = new Map<string, number | null>();
+    for (const t of tables) {
+      try {
+        const r = await c.query(`SELECT count(*)::bigint AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+        out.set(`${t.schema}.${t.name}`, Number(r.rows[0].n));
+      } catch {
+        out.set(`${t.schema}.${t.name}`, null);
+      }
+    }
+    return out;
+  });
+}
+
+export async function databaseExists(ci: ConnInfo, name: string, signal: AbortSignal): Promise<boolean> {
+  return withClient(ci, signal, async (c) => {
+    const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    return r.rowCount === 1;
+  });
+}
+
+export async function createDatabase(ci: ConnInfo, name: string, signal: AbortSignal): Promise<void> {
+  await withClient(ci, signal, async (c) => {
+    await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`);
+  });
+}
+
+export async function dropDatabase(ci: ConnInfo, name: string, signal: AbortSignal): Promise<void> {
+  await withClient(ci, signal, async (c) => {
+    const v = await c.query(`SELECT current_setting('server_version_num')::int AS n`);
+    const force = v.rows[0].n >= 130000 ? ' WITH (FORCE)' : '';
+    await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}${force}`);
+  });
+}
+
+/** Statements that empty a database inside the restore's transaction (for --clean). */
+export async function cleanStatements(ci: ConnInfo, signal: AbortSignal): Promise<string[]> {
+  return withClient(ci, signal, async (c) => {
+    const ext = await c.query(`SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`);
+    const sch = await c.query(
+      `SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog','information_schema')
+         AND nspname NOT LIKE 'pg_toast%' AND nspname NOT LIKE 'pg_temp%' ORDER BY 1`,
+    );
+    const out: string[] = [];
+    for (const r of ext.rows) out.push(`DROP EXTENSION IF EXISTS ${quoteIdent(r.extname)} CASCADE;`);
+    for (const r of sch.rows) out.push(`DROP SCHEMA IF EXISTS ${quoteIdent(r.nspname)} CASCADE;`);
+    // Recreate "public" as initdb makes it (pg_dump does not emit it unless it was changed).
+    const v = await c.query(`SELECT current_setting('server_version_num')::int AS n`);
+    if (v.rows[0].n >= 150000) {
+      out.push('CREATE SCHEMA IF NOT EXISTS public AUTHORIZATION pg_database_owner;', 'GRANT USAGE ON SCHEMA public TO PUBLIC;');
+    } else {
+      out.push('CREATE SCHEMA IF NOT EXISTS public;', 'GRANT ALL ON SCHEMA public TO PUBLIC;');
+    }
+    out.push("COMMENT ON SCHEMA public IS 'standard public schema';");
+    return out;
+  });
+}

@@ -1,0 +1,52 @@
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+
+export interface LogOptions {
+  format: 'json' | 'pretty';
+  level: string;
+}
+
+/** Paths pino blanks out wherever they appear in a log record. */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'passphrase',
+  '*.passphrase',
+  'identity',
+  '*.identity',
+  'identities',
+  '*.identities',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  'sessionToken',
+  '*.sessionToken',
+  'env.PGPASSWORD',
+  'env.AWS_SECRET_ACCESS_KEY',
+  'env.AWS_SESSION_TOKEN',
+];
+
+/** Logs go to stderr (stdout is for data: `fetch -o -`, `list --json`, `keygen`). */
+export function createLogger(opts: LogOptions): Logger {
+  const base = {
+    level: opts.level,
+    base: undefined,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  };
+  if (opts.format === 'pretty') {
+    const stream = pretty({
+      destination: 2,
+      sync: true,
+      colorize: Boolean(process.stderr.isTTY),
+      ignore: 'pid,hostname',
+      translateTime: 'SYS:HH:MM:ss',
+    });
+    return pino(base, stream);
+  }
+  return pino(base, pino.destination({ fd: 2, sync: true }));
+}
+
+export function defaultLogFormat(): 'json' | 'pretty' {
+  return process.stderr.isTTY ? 'pretty' : 'json';
+}

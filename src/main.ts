@@ -1,0 +1,117 @@
+/** Entry point: signals -> root AbortController; run one command; error -> exit code. */
+import { COMMANDS, MAIN_USAGE, parseCli, type Parsed } from './cli.js';
+import { commonConfig } from './config.js';
+import { type Context, toolVersion } from './context.js';
+import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './errors.js';
+import { createLogger, defaultLogFormat, type Logger } from './log.js';
+import { scrub } from './secret.js';
+import { backupCommand } from './backup.js';
+import { keygenCommand } from './keygen.js';
+import { listCommand } from './list.js';
+import { restoreCommand } from './restore.js';
+import { fetchCommand } from './fetch.js';
+import { verifyCommand } from './verify.js';
+import { bucketCommand } from './bucket.js';
+
+type Command = (ctx: Context, p: Parsed) => Promise<number>;
+const RUN: Record<string, Command> = {
+  backup: backupCommand,
+  list: listCommand,
+  restore: restoreCommand,
+  verify: verifyCommand,
+  fetch: fetchCommand,
+  keygen: keygenCommand,
+  bucket: bucketCommand,
+};
+
+function secretsOf(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const k of ['PGPASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) if (env[k]) out.push(env[k]!);
+  for (const url of [env.DATABASE_URL, ...process.argv]) {
+    const m = url ? /^postgres(?:ql)?:\/\/[^:/@]*:([^@]*)@/i.exec(url) : null;
+    if (m?.[1]) {
+      out.push(m[1]);
+      try {
+        out.push(decodeURIComponent(m[1]));
+      } catch {
+        /* keep the raw form */
+      }
+    }
+  }
+  return out;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const root = new AbortController();
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (root.signal.aborted) return;
+    root.abort(new InterruptedError(sig));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  let log: Logger | undefined;
+  const secrets = secretsOf(env);
+  const report = (e: unknown): number => {
+    const err = e instanceof PgBackupError ? e : new InternalError('BUG', `unexpected failure (this is a bug in pgbackup; please report it): ${messageOf(e)}`, { cause: e });
+    const msg = scrub(err.message, secrets);
+    if (log && !(err instanceof UsageError)) {
+      log.error({ code: err.code, exitCode: err.exitCode }, msg);
+      if (err instanceof InternalError && e instanceof Error && env.PGBACKUP_DEBUG) process.stderr.write(`${e.stack}\n`);
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`pgbackup: ${err.problems.length > 1 ? 'configuration errors:\n  ' + err.problems.map((p) => scrub(p, secrets)).join('\n  ') : msg}\n`);
+      process.stderr.write('Run "pgbackup --help" for usage.\n');
+    } else {
+      process.stderr.write(`pgbackup: ${msg}\n`);
+    }
+    return err.exitCode;
+  };
+
+  let parsed: Parsed;
+  try {
+    parsed = parseCli(argv);
+  } catch (e) {
+    return report(e);
+  }
+  if (parsed.values.version) {
+    process.stdout.write(`pgbackup ${toolVersion()}\n`);
+    return 0;
+  }
+  if (parsed.command === null) {
+    process.stdout.write(MAIN_USAGE + '\n');
+    return parsed.values.help ? 0 : 2;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(COMMANDS[parsed.command]!.usage + '\n');
+    return 0;
+  }
+  try {
+    const common = commonConfig(parsed, env);
+    log = createLogger({ format: common.logFormat ?? defaultLogFormat(), level: common.logLevel });
+    const ctx: Context = {
+      log,
+      signal: root.signal,
+      env,
+      out: (t) => process.stdout.write(t),
+      isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
+    };
+    const code = await RUN[parsed.command]!(ctx, parsed);
+    if (root.signal.aborted) return report(root.signal.reason);
+    return code;
+  } catch (e) {
+    if (root.signal.aborted && root.signal.reason instanceof InterruptedError) return report(root.signal.reason);
+    return report(e);
+  }
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+    // Let stdout/stderr drain, then leave even if a stray handle remains.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (e) => {
+    process.stderr.write(`pgbackup: unexpected failure (this is a bug): ${messageOf(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,78 @@
+/** The manifest written beside every dump, once the dump is complete (DESIGN.md). */
+import { z } from 'zod';
+import type { TableCount } from './pipeline/sqlscan.js';
+import type { Tier } from './keys.js';
+
+export const manifestSchema = z.object({
+  format: z.literal(1),
+  database: z.string(),
+  key: z.string(),
+  createdAt: z.string(),
+  finishedAt: z.string(),
+  tool: z.object({ name: z.string(), version: z.string() }),
+  server: z.object({ version: z.string() }),
+  pgDump: z.object({ version: z.string(), options: z.array(z.string()) }),
+  compression: z.object({ algorithm: z.enum(['gzip', 'none']), level: z.number() }),
+  encryption: z.object({ type: z.enum(['age', 'none']), recipients: z.array(z.string()), passphrase: z.boolean().optional() }),
+  sizes: z.object({ sql: z.number(), stored: z.number() }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  tier: z.enum(['daily', 'weekly', 'monthly', 'yearly']),
+  tables: z.array(z.object({ schema: z.string(), name: z.string(), rows: z.number() })),
+  complete: z.boolean().optional(),
+  reason: z.string().optional(),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export function buildManifest(m: {
+  database: string;
+  key: string;
+  createdAt: string;
+  finishedAt: string;
+  toolVersion: string;
+  serverVersion: string;
+  pgDumpVersion: string;
+  pgDumpOptions: string[];
+  level: number;
+  recipients: string[];
+  passphrase: boolean;
+  encrypted: boolean;
+  sqlBytes: number;
+  storedBytes: number;
+  sha256: string;
+  tier: Tier;
+  tables: TableCount[];
+  reason?: string | undefined;
+}): Manifest {
+  return {
+    format: 1,
+    database: m.database,
+    key: m.key,
+    createdAt: m.createdAt,
+    finishedAt: m.finishedAt,
+    tool: { name: 'pgbackup', version: m.toolVersion },
+    server: { version: m.serverVersion },
+    pgDump: { version: m.pgDumpVersion, options: m.pgDumpOptions },
+    compression: m.level > 0 ? { algorithm: 'gzip', level: m.level } : { algorithm: 'none', level: 0 },
+    encryption: m.encrypted ? { type: 'age', recipients: m.recipients, passphrase: m.passphrase } : { type: 'none', recipients: [] },
+    sizes: { sql: m.sqlBytes, stored: m.storedBytes },
+    sha256: m.sha256,
+    tier: m.tier,
+    tables: m.tables.map((t) => ({ schema: t.schema, name: t.name, rows: t.rows })),
+    complete: true,
+    ...(m.reason ? { reason: m.reason } : {}),
+  };
+}
+
+/** Parse a stored manifest; null with a reason when it is not one. */
+export function parseManifest(bytes: Buffer): { manifest: Manifest } | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { error: 'the manifest is not valid JSON' };
+  }
+  const r = manifestSchema.safeParse(json);
+  if (!r.success) return { error: `the manifest is malformed: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  return { manifest: r.data };
+}

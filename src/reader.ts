@@ -1,0 +1,187 @@
+/**
+ * Opening a stored backup for reading: find it, check its magic against its suffix, check the
+ * age header against the identities (before anything else is touched), and build its decode
+ * chain. Shared by restore, fetch and verify.
+ */
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { Readable, type Transform } from 'node:stream';
+import type { Context } from './context.js';
+import { CryptoError, StorageError, UsageError } from './errors.js';
+import { chainOf, manifestKey, sniff, type Chain } from './keys.js';
+import { FolderStorage, S3Storage, openStorage, type Storage, type Target } from './storage/index.js';
+import { AgeDecryptStream, findHeaderEnd, openHeader, type DecryptSecrets } from './crypto/age.js';
+import { createDecompressor } from './pipeline/compress.js';
+import { Measure } from './pipeline/measure.js';
+import { parseManifest, type Manifest } from './manifest.js';
+
+export interface Located {
+  storage: Storage;
+  key: string;
+  /** How to show it: s3://bucket/key or a path. */
+  display: string;
+  size: number;
+}
+
+/** Find `ref` (a key under the target, an s3:// URL, or a local file) and stat it. */
+export async function locate(ctx: Context, target: Target, ref: string): Promise<Located> {
+  if (ref.startsWith('s3://')) {
+    const rest = ref.slice(5);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) throw new UsageError(`KEY: "${ref}" names no object`);
+    const t = target.kind === 's3' ? { ...target, bucket: rest.slice(0, slash), prefix: '' } : { kind: 's3' as const, bucket: rest.slice(0, slash), prefix: '', endpoint: ctx.env.AWS_ENDPOINT_URL_S3 || ctx.env.AWS_ENDPOINT_URL, region: ctx.env.AWS_REGION, forcePathStyle: /^(1|true|yes)$/i.test(ctx.env.PGBACKUP_S3_FORCE_PATH_STYLE ?? '') };
+    const storage = new S3Storage(t);
+    const key = rest.slice(slash + 1);
+    const h = await storage.head(key, ctx.signal);
+    if (!h) throw new StorageError('NOT_FOUND', `no such backup: ${ref}`);
+    return { storage, key, display: ref, size: h.size };
+  }
+  const storage = openStorage(target);
+  let key = ref;
+  if (target.kind === 's3' && target.prefix && key.startsWith(target.prefix)) key = key.slice(target.prefix.length);
+  const h = await storage.head(key, ctx.signal).catch((e) => {
+    if (target.kind === 'folder') return null;
+    throw e;
+  });
+  if (h) return { storage, key, display: target.kind === 's3' ? `s3://${target.bucket}/${target.prefix}${key}` : `${target.path}/${key}`, size: h.size };
+  // A local file, e.g. from the old `pg_dump > backups/x.sql` routine.
+  const st = await stat(ref).catch(() => null);
+  if (st?.isFile()) {
+    return { storage: new FolderStorage(dirname(ref)), key: basename(ref), display: ref, size: st.size };
+  }
+  throw new StorageError('NOT_FOUND', `no such backup: ${ref} (looked in ${storage.description} and on the local disk)`);
+}
+
+export async function readManifest(ctx: Context, storage: Storage, key: string): Promise<{ manifest: Manifest | null; problem?: string }> {
+  const bytes = await storage.getBytes(manifestKey(key), ctx.signal);
+  if (!bytes) return { manifest: null, problem: 'no manifest (the backup is incomplete, or its manifest was deleted)' };
+  const r = parseManifest(bytes);
+  if ('error' in r) return { manifest: null, problem: r.error };
+  return { manifest: r.manifest };
+}
+
+/** Ranged GETs, several in flight, yielded in order: memory is about part x concurrency. */
+export function rangedStream(storage: Storage, key: string, size: number, signal: AbortSignal, part = 8 * 1024 * 1024, concurrency = 4): Readable {
+  if (storage.kind === 'folder' || size <= part) {
+    return Readable.from(
+      (async function* () {
+        const s = await storage.get(key, { signal });
+        for await (const c of s) yield c as Buffer;
+      })(),
+      { objectMode: false },
+    );
+  }
+  async function fetchPart(start: number, end: number): Promise<Buffer> {
+    const s = await storage.get(key, { signal, start, end });
+    const parts: Buffer[] = [];
+    for await (const c of s) parts.push(c as Buffer);
+    const b = Buffer.concat(parts);
+    if (b.length !== end - start + 1) throw new StorageError('SHORT_READ', `short read of ${key} at bytes ${start}-${end}: got ${b.length} bytes`);
+    return b;
+  }
+  return Readable.from(
+    (async function* () {
+      const queue: Promise<Buffer>[] = [];
+      let next = 0;
+      while (next < size || queue.length) {
+        while (queue.length < concurrency && next < size) {
+          const end = Math.min(size, next + part) - 1;
+          const p = fetchPart(next, end);
+          p.catch(() => undefined);
+          queue.push(p);
+          next = end + 1;
+        }
+        yield await queue.shift()!;
+      }
+    })(),
+    { objectMode: false },
+  );
+}
+
+export interface Opened {
+  located: Located;
+  chain: Chain;
+  /** Raw stored bytes, counted and hashed as they pass. */
+  measure: Measure;
+  /** Stored bytes -> SQL text. */
+  stages: Array<Readable | Transform>;
+  recipientsMatched: boolean;
+}
+
+/** Read the first bytes of a stream without losing them: returns them and a stream of everything. */
+async function peek(src: Readable, enough: (head: Buffer) => boolean): Promise<{ head: Buffer; stream: Readable }> {
+  const it = src[Symbol.asyncIterator]();
+  const got: Buffer[] = [];
+  let head = Buffer.alloc(0);
+  let ended = false;
+  while (!enough(head)) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    got.push(r.value as Buffer);
+    head = Buffer.concat(got);
+  }
+  const stream = Readable.from(
+    (async function* () {
+      if (head.length) yield head;
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value as Buffer;
+      }
+    })(),
+    { objectMode: false },
+  );
+  return { head, stream };
+}
+
+/**
+ * Open a backup: the decode chain follows the suffix and must agree with the magic bytes.
+ * For age files, the header is decrypted here: no matching identity -> CryptoError (exit 5),
+ * before the caller touches anything.
+ */
+export async function openBackup(ctx: Context, located: Located, secrets: DecryptSecrets): Promise<Opened> {
+  const raw = rangedStream(located.storage, located.key, located.size, ctx.signal);
+  const measure = new Measure();
+  const measured = raw.pipe(measure);
+  raw.on('error', (e) => measure.destroy(e));
+  const { head, stream } = await peek(measured, (h) => h.length >= 64 && (sniff(h) !== 'age' || findHeaderEnd(h) >= 0));
+  const magic = sniff(head);
+  const bySuffix = chainOf(located.key);
+  const byMagic: Chain = magic === 'age' || magic === 'age-armor' ? { age: true, gzip: bySuffix?.gzip ?? true } : { age: false, gzip: magic === 'gzip' };
+  if (magic === 'age-armor') throw new UsageError(`${located.display}: ASCII-armored age files are not supported; decrypt it with "age -d" first`);
+  if (bySuffix && (bySuffix.age !== byMagic.age || (!bySuffix.age && bySuffix.gzip !== byMagic.gzip))) {
+    throw new CryptoError(
+      'MAGIC_MISMATCH',
+      `${located.display}: its name says ${bySuffix.age ? 'age-encrypted' : bySuffix.gzip ? 'gzip' : 'plain SQL'} but its first bytes are ${magic === 'age' ? 'age' : magic === 'gzip' ? 'gzip' : 'not age or gzip'}: the object is damaged or misnamed`,
+    );
+  }
+  const chain = bySuffix ?? byMagic;
+  const stages: Array<Readable | Transform> = [];
+  if (chain.age) {
+    const end = findHeaderEnd(head);
+    if (end < 0) throw new CryptoError('TRUNCATED', `${located.display}: the age header is truncated`);
+    const fileKey = await openHeader(head.subarray(0, end), secrets);
+    const payload = Readable.from(
+      (async function* () {
+        let first = true;
+        for await (const c of stream) {
+          if (first) {
+            first = false;
+            const rest = (c as Buffer).subarray(end);
+            if (rest.length) yield rest;
+          } else yield c as Buffer;
+        }
+      })(),
+      { objectMode: false },
+    );
+    stages.push(payload, new AgeDecryptStream(fileKey));
+  } else {
+    stages.push(stream);
+  }
+  if (chain.gzip) stages.push(createDecompressor());
+  return { located, chain, measure, stages, recipientsMatched: chain.age };
+}

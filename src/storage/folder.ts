@@ -1,0 +1,168 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageError, messageOf } from '../errors.js';
+import type { GetOptions, PutResult, PutStreamOptions, Storage, StoredObject } from './types.js';
+
+function wrap(e: unknown, what: string): StorageError {
+  if (e instanceof StorageError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const hint =
+    code === 'ENOSPC' ? ' (no space left on device)'
+    : code === 'EFBIG' ? ' (file too large for this file system or limit)'
+    : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)'
+    : code === 'ENOENT' ? ' (not found)'
+    : code === 'EROFS' ? ' (read-only file system)'
+    : '';
+  return new StorageError(code ?? 'FOLDER', `${what}: ${messageOf(e)}${hint}`, { cause: e });
+}
+
+/** A local folder as a backup target: write to a temporary name, fsync, rename. */
+export class FolderStorage implements Storage {
+  readonly kind = 'folder' as const;
+  readonly root: string;
+  readonly description: string;
+  constructor(path: string) {
+    this.root = resolve(path);
+    this.description = path;
+  }
+
+  private pathOf(key: string): string {
+    const p = resolve(this.root, key);
+    if (p !== this.root && !p.startsWith(this.root + sep)) throw new StorageError('BAD_KEY', `key escapes the folder: ${key}`);
+    return p;
+  }
+
+  private async fsyncDir(dir: string): Promise<void> {
+    const h = await open(dir, 'r');
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  }
+
+  async putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult> {
+    const final = this.pathOf(key);
+    const dir = dirname(final);
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.partial`);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw wrap(e, `cannot create folder ${dir}`);
+    }
+    let size = 0;
+    body.on('data', (c: Buffer) => {
+      size += c.length;
+    });
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+    try {
+      await pipeline(body, out, { signal: opts.signal });
+      const h = await open(tmp, 'r+');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await rename(tmp, final);
+      await this.fsyncDir(dir);
+      return { size };
+    } catch (e) {
+      await unlink(tmp).catch((ue: NodeJS.ErrnoException) => {
+        if (ue.code !== 'ENOENT') opts.warn?.(`could not remove partial file ${tmp}`, ue);
+      });
+      if (opts.signal.aborted || !(e as NodeJS.ErrnoException)?.syscall) throw e;
+      throw wrap(e, `cannot write ${final}`);
+    }
+  }
+
+  async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; ifAbsent?: boolean }): Promise<void> {
+    const final = this.pathOf(key);
+    const dir = dirname(final);
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.partial`);
+    try {
+      await mkdir(dir, { recursive: true });
+      const h = await open(tmp, 'wx', 0o600);
+      try {
+        await h.writeFile(body);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      if (opts.ifAbsent) {
+        const exists = await stat(final).then(() => true, () => false);
+        if (exists) throw new StorageError('EXISTS', `${final} already exists`);
+      }
+      await rename(tmp, final);
+      await this.fsyncDir(dir);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw wrap(e, `cannot write ${final}`);
+    }
+  }
+
+  async get(key: string, opts: GetOptions): Promise<Readable> {
+    const p = this.pathOf(key);
+    try {
+      await stat(p);
+    } catch (e) {
+      throw wrap(e, `cannot read ${p}`);
+    }
+    const s = createReadStream(p, { start: opts.start, end: opts.end, highWaterMark: 1 << 20, signal: opts.signal });
+    return s;
+  }
+
+  async getBytes(key: string): Promise<Buffer | null> {
+    try {
+      return await readFile(this.pathOf(key));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw wrap(e, `cannot read ${key}`);
+    }
+  }
+
+  async head(key: string): Promise<StoredObject | null> {
+    try {
+      const s = await stat(this.pathOf(key));
+      if (!s.isFile()) return null;
+      return { key, size: s.size, lastModified: s.mtime };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw wrap(e, `cannot stat ${key}`);
+    }
+  }
+
+  async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {
+    // Walk the deepest folder the prefix names fully, then filter by the prefix.
+    const slash = prefix.lastIndexOf('/');
+    const base = slash >= 0 ? prefix.slice(0, slash) : '';
+    const start = this.pathOf(base);
+    const stack = [start];
+    while (stack.length) {
+      signal.throwIfAborted();
+      const dir = stack.pop()!;
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+        throw wrap(e, `cannot list ${dir}`);
+      }
+      for (const ent of entries) {
+        const full = join(dir, ent.name);
+        if (ent.isDirectory()) {
+          stack.push(full);
+        } else if (ent.isFile() && !ent.name.startsWith('.')) {
+          const key = relative(this.root, full).split(sep).join('/');
+          if (!key.startsWith(prefix)) continue;
+          const s = await stat(full).catch(() => null);
+          if (s) yield { key, size: s.size, lastModified: s.mtime };
+        }
+      }
+    }
+  }
+}

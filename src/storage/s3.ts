@@ -1,0 +1,210 @@
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  type ServerSideEncryption,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import { StorageError, messageOf } from '../errors.js';
+import type { GetOptions, PutResult, PutStreamOptions, Storage, StoredObject } from './types.js';
+
+export interface S3Options {
+  bucket: string;
+  prefix: string;
+  region?: string | undefined;
+  endpoint?: string | undefined;
+  forcePathStyle?: boolean | undefined;
+  sse?: 'AES256' | 'aws:kms' | undefined;
+  kmsKeyId?: string | undefined;
+  storageClass?: string | undefined;
+  maxAttempts?: number | undefined;
+}
+
+/** Turn an SDK error into a StorageError whose message says what happened, where. */
+export function wrapS3Error(e: unknown, what: string): StorageError {
+  if (e instanceof StorageError) return e;
+  const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; code?: string; message?: string };
+  const name = err?.name ?? 'Error';
+  const status = err?.$metadata?.httpStatusCode;
+  let hint = '';
+  if (name === 'NoSuchBucket') hint = ' (the bucket does not exist)';
+  else if (name === 'AccessDenied' || status === 403) hint = ' (access denied: check the credentials and the IAM policy)';
+  else if (name === 'CredentialsProviderError') hint = ' (no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)';
+  else if (err?.code === 'ECONNREFUSED' || err?.code === 'ENOTFOUND' || err?.code === 'ECONNRESET' || name === 'TimeoutError') hint = ' (network error)';
+  const msg = messageOf(e);
+  const shown = msg && msg !== 'UnknownError' && msg !== name ? `${name}: ${msg}` : `${name}${status ? ` (HTTP ${status})` : ''}`;
+  return new StorageError(name, `${what}: ${shown}${hint}`, { cause: e });
+}
+
+export function makeS3Client(o: S3Options): S3Client {
+  const cfg: S3ClientConfig = {
+    region: o.region ?? 'us-east-1',
+    forcePathStyle: o.forcePathStyle ?? false,
+    maxAttempts: o.maxAttempts ?? 5,
+  };
+  if (o.endpoint) {
+    cfg.endpoint = o.endpoint;
+    // S3-compatible servers often lack the newer flexible checksums; ask for them only when
+    // an operation requires them. On AWS itself the SDK default (CRC32 on every upload) stays.
+    cfg.requestChecksumCalculation = 'WHEN_REQUIRED';
+    cfg.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  return new S3Client(cfg);
+}
+
+export class S3Storage implements Storage {
+  readonly kind = 's3' as const;
+  readonly description: string;
+  readonly client: S3Client;
+  constructor(readonly opts: S3Options, client?: S3Client) {
+    this.client = client ?? makeS3Client(opts);
+    this.description = `s3://${opts.bucket}/${opts.prefix}`;
+  }
+
+  private full(key: string): string {
+    return this.opts.prefix + key;
+  }
+
+  private encryptionParams(): Record<string, unknown> {
+    const p: Record<string, unknown> = {};
+    if (this.opts.sse) p.ServerSideEncryption = this.opts.sse as ServerSideEncryption;
+    if (this.opts.kmsKeyId) p.SSEKMSKeyId = this.opts.kmsKeyId;
+    return p;
+  }
+
+  async putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult> {
+    const Key = this.full(key);
+    let size = 0;
+    body.on('data', (c: Buffer) => {
+      size += c.length;
+    });
+    const tagging = opts.tags
+      ? Object.entries(opts.tags)
+          .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+          .join('&')
+      : undefined;
+    const upload = new Upload({
+      client: this.client,
+      queueSize: opts.queueSize ?? 4,
+      partSize: opts.partSize ?? 16 * 1024 * 1024,
+      // We abort ourselves, so that a failing abort never hides the error that caused it.
+      leavePartsOnError: true,
+      params: {
+        Bucket: this.opts.bucket,
+        Key,
+        Body: body,
+        ContentType: opts.contentType ?? 'application/octet-stream',
+        Metadata: opts.metadata,
+        // Tags go with the object's creation (x-amz-tagging): no window without its tier.
+        Tagging: tagging,
+        StorageClass: this.opts.storageClass as StorageClass | undefined,
+        ...this.encryptionParams(),
+      },
+    });
+    const onAbort = () => void upload.abort();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await upload.done();
+    } catch (e) {
+      // lib-storage keeps the id of the upload it created; abort it so no parts linger.
+      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      if (uploadId) {
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId }));
+        } catch (ae) {
+          opts.warn?.(`could not abort multipart upload ${uploadId} of ${Key}; the bucket's lifecycle rule removes it after 1 day`, ae);
+        }
+      }
+      if (opts.signal.aborted) throw opts.signal.reason ?? e;
+      // An error of the body stream (pg_dump, gzip, age) is the real cause: keep it as it is.
+      if (e && typeof e === 'object' && 'exitCode' in e) throw e;
+      throw wrapS3Error(e, `upload to s3://${this.opts.bucket}/${Key} failed`);
+    } finally {
+      opts.signal.removeEventListener('abort', onAbort);
+    }
+    return { size };
+  }
+
+  async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string> }): Promise<void> {
+    const Key = this.full(key);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.opts.bucket,
+          Key,
+          Body: body,
+          ContentType: opts.contentType ?? 'application/json',
+          Metadata: opts.metadata,
+          IfNoneMatch: opts.ifAbsent ? '*' : undefined,
+          StorageClass: this.opts.storageClass as StorageClass | undefined,
+          ...this.encryptionParams(),
+        }),
+        { abortSignal: opts.signal },
+      );
+    } catch (e) {
+      throw wrapS3Error(e, `cannot write s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  async get(key: string, opts: GetOptions): Promise<Readable> {
+    const Key = this.full(key);
+    const Range = opts.start !== undefined ? `bytes=${opts.start}-${opts.end ?? ''}` : undefined;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key, Range }), { abortSignal: opts.signal });
+      return r.Body as Readable;
+    } catch (e) {
+      throw wrapS3Error(e, `cannot read s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  async getBytes(key: string, signal: AbortSignal): Promise<Buffer | null> {
+    const Key = this.full(key);
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      const name = (e as { name?: string }).name;
+      if (name === 'NoSuchKey' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
+      throw wrapS3Error(e, `cannot read s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  async head(key: string, signal: AbortSignal): Promise<StoredObject | null> {
+    const Key = this.full(key);
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
+      return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0) };
+    } catch (e) {
+      const name = (e as { name?: string }).name;
+      if (name === 'NotFound' || name === 'NoSuchKey') return null;
+      throw wrapS3Error(e, `cannot stat s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {
+    let token: string | undefined;
+    const Prefix = this.full(prefix);
+    do {
+      let r;
+      try {
+        r = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, ContinuationToken: token }),
+          { abortSignal: signal },
+        );
+      } catch (e) {
+        throw wrapS3Error(e, `cannot list s3://${this.opts.bucket}/${Prefix}`);
+      }
+      for (const o of r.Contents ?? []) {
+        if (!o.Key) continue;
+        yield { key: o.Key.slice(this.opts.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  }
+}

@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface PutStreamOptions {
+  signal: AbortSignal;
+  contentType?: string;
+  metadata?: Record<string, string>;
+  tags?: Record<string, string>;
+  /** Bytes per multipart part (S3 only). */
+  partSize?: number;
+  /** Parts in flight (S3 only). */
+  queueSize?: number;
+  /** Warnings (a failed clean-up) go here; they never replace the first error. */
+  warn?: (msg: string, err?: unknown) => void;
+}
+
+export interface PutResult {
+  size: number;
+}
+
+export interface GetOptions {
+  signal: AbortSignal;
+  /** Inclusive byte range. */
+  start?: number;
+  end?: number;
+}
+
+/** One interface, two backends (S3, folder). Keys are relative to the target. */
+export interface Storage {
+  /** `s3://bucket/prefix/` or the folder path, for messages. */
+  readonly description: string;
+  readonly kind: 's3' | 'folder';
+  /** Stream `body` to `key`; nothing is visible under `key` unless the whole body arrived. */
+  putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult>;
+  /** Write a small object whole (manifests). `ifAbsent` refuses to replace an existing one. */
+  putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string> }): Promise<void>;
+  get(key: string, opts: GetOptions): Promise<Readable>;
+  getBytes(key: string, signal: AbortSignal): Promise<Buffer | null>;
+  head(key: string, signal: AbortSignal): Promise<StoredObject | null>;
+  list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject>;
+}
