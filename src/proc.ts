@@ -18,7 +18,8 @@ export function exitOf(child: ChildProcess, onError?: (e: Error) => void): Promi
         resolve({ code: -1, signal: null });
       }
     });
-    child.once('close', (code, signal) => {
+    // 'exit', not 'close': a grandchild holding the pipes open must not keep us waiting.
+    child.once('exit', (code, signal) => {
       if (!done) {
         done = true;
         resolve({ code, signal });
@@ -31,7 +32,7 @@ export function exitOf(child: ChildProcess, onError?: (e: Error) => void): Promi
 export class StderrTail {
   private lines: string[] = [];
   private partial = '';
-  constructor(child: ChildProcess, private readonly secrets: Array<string | undefined>, private readonly max = 20, onLine?: (l: string) => void) {
+  constructor(private readonly child: ChildProcess, private readonly secrets: Array<string | undefined>, private readonly max = 20, onLine?: (l: string) => void) {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (s: string) => {
       const parts = (this.partial + s).split('\n');
@@ -42,6 +43,18 @@ export class StderrTail {
         onLine?.(scrub(l, this.secrets));
         if (this.lines.length > this.max) this.lines.shift();
       }
+    });
+  }
+  /** Wait (briefly) until the child's stderr is fully read. */
+  async settled(ms = 500): Promise<void> {
+    const s = this.child.stderr;
+    if (!s || s.readableEnded || s.destroyed) return;
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      s.once('close', () => {
+        clearTimeout(t);
+        r();
+      });
     });
   }
   text(): string {

@@ -54,10 +54,11 @@ export function startDump(o: DumpSpawn): Dump {
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      void exited.then((ex) => {
+      void exited.then(async (ex) => {
         clearTimeout(timer);
         o.signal.removeEventListener('abort', kill);
         if (ex.code === 0) return cb();
+        await tail.settled();
         cb(failure(ex));
       });
     },
@@ -74,6 +75,15 @@ export function startDump(o: DumpSpawn): Dump {
     return new DumpError('DUMP_FAILED', `${describeExit(name, ex)}${err ? `:\n${err}` : ''}`);
   };
   child.stdout!.on('error', (e) => guard.destroy(e));
+  // A failed exit fails the stream at once, even if something still holds pg_dump's stdout open.
+  void exited.then(async (ex) => {
+    if (ex.code === 0 || guard.destroyed) return;
+    await tail.settled();
+    if (!guard.destroyed && !guard.writableFinished) {
+      child.stdout!.destroy();
+      guard.destroy(failure(ex));
+    }
+  });
   child.stdout!.pipe(guard);
   return { stream: guard, exited, pid: child.pid };
 }
