@@ -188,13 +188,16 @@ export class S3Storage implements Storage {
   }
 
   async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {
-    let token: string | undefined;
+    // Paged with StartAfter (the last key seen) rather than continuation tokens: S3 supports
+    // both, and some S3-compatible servers cannot decode their own tokens.
+    let after: string | undefined;
+    let more = true;
     const Prefix = this.full(prefix);
-    do {
+    while (more) {
       let r;
       try {
         r = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, ContinuationToken: token }),
+          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, StartAfter: after }),
           { abortSignal: signal },
         );
       } catch (e) {
@@ -202,9 +205,10 @@ export class S3Storage implements Storage {
       }
       for (const o of r.Contents ?? []) {
         if (!o.Key) continue;
+        after = o.Key;
         yield { key: o.Key.slice(this.opts.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
       }
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
+      more = Boolean(r.IsTruncated) && (r.Contents?.length ?? 0) > 0;
+    }
   }
 }

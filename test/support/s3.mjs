@@ -1,20 +1,33 @@
-// A real S3-compatible server (s3rver) over HTTP on 127.0.0.1, in this process.
-import S3rver from 's3rver';
+// A real S3-compatible server (s3rver) over HTTP on 127.0.0.1, in a child process.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from './pg.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 export async function startS3({ buckets = ['backups'] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'pgbackup-s3-'));
   const port = await freePort();
-  const server = new S3rver({ port, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: buckets.map((name) => ({ name })) });
-  await server.run();
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', join(here, 's3rver-child.mjs'), dir, String(port), ...buckets], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     port,
     endpoint,
     dir,
+    pid: child.pid,
     env: {
       AWS_ENDPOINT_URL_S3: endpoint,
       AWS_REGION: 'us-east-1',
@@ -23,7 +36,12 @@ export async function startS3({ buckets = ['backups'] } = {}) {
       PGBACKUP_S3_FORCE_PATH_STYLE: 'true',
     },
     async stop() {
-      await server.close();
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
