@@ -1,0 +1,85 @@
+import { describe, it, expect } from 'vitest';
+import { parseCli } from '../../src/cli.js';
+import { backupConfig, restoreConfig, parseTarget, sizeSchema, durationSchema } from '../../src/config.js';
+import { connFromUrl, childEnv } from '../../src/conn.js';
+import { UsageError } from '../../src/errors.js';
+
+const R = 'age1zr32gyu2h09l3f397nrchrfhl3v6fk4d9xkxw3t80f7nap02fuxqg8gmnt';
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof UsageError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('a flag wins over its variable', () => {
+    const c = backupConfig(parseCli(['backup', '--to', 's3://b-1/p', '--recipient', R]), { PGBACKUP_TARGET: '/x', DATABASE_URL: 'postgres://u@h/db' });
+    expect(c.target).toMatchObject({ kind: 's3', bucket: 'b-1', prefix: 'p/' });
+    expect(c.source.database).toBe('db');
+  });
+  it('defaults to ./backups, level 6, tier auto', () => {
+    const c = backupConfig(parseCli(['backup', '--no-encryption']), {});
+    expect(c.target).toEqual({ kind: 'folder', path: './backups' });
+    expect(c.compressLevel).toBe(6);
+    expect(c.tier).toBe('auto');
+  });
+  it('names every bad field at once and echoes no password', () => {
+    const p = problems(() => backupConfig(parseCli(['backup', '--database', 'mysql://u:topsecret@h/db', '--recipient', 'age1bad', '--to', 's3://', '--compress-level', 'x']), {}));
+    expect(p.join('\n')).not.toContain('topsecret');
+    expect(p.some((x) => x.startsWith('--database'))).toBe(true);
+    expect(p.some((x) => x.startsWith('--recipient #1'))).toBe(true);
+    expect(p.some((x) => x.startsWith('--to'))).toBe(true);
+    expect(p.some((x) => x.startsWith('--compress-level'))).toBe(true);
+    expect(p.some((x) => x.startsWith('encryption'))).toBe(false);
+  });
+  it('parses sizes and durations', () => {
+    expect(sizeSchema.parse('16MiB')).toBe(16 * 1024 * 1024);
+    expect(sizeSchema.parse('1G')).toBe(1024 ** 3);
+    expect(sizeSchema.safeParse('lots').success).toBe(false);
+    expect(durationSchema.parse('1h30m')).toBe(5_400_000);
+    expect(durationSchema.parse('1500ms')).toBe(1500);
+    expect(durationSchema.safeParse('10').success).toBe(false);
+    expect(durationSchema.safeParse('0s').success).toBe(false);
+  });
+  it('rejects unknown flags and extra arguments', () => {
+    expect(problems(() => parseCli(['backup', '--nope', 'extra']))).toEqual(['unknown option --nope for "backup"', 'unexpected argument(s): "extra"']);
+    expect(problems(() => parseCli(['frob']))[0]).toContain('unknown command');
+  });
+  it('targets: s3 URLs and folders', () => {
+    expect(parseTarget('s3://my.bucket', {}, 'f')).toMatchObject({ bucket: 'my.bucket', prefix: '' });
+    expect(() => parseTarget('s3://Bad_Bucket/x', {}, 'f')).toThrow(/not a valid S3 bucket/);
+    expect(() => parseTarget('gs://b/x', {}, 'f')).toThrow(/unsupported target/);
+    expect(() => parseTarget('s3://b-1/x', { PGBACKUP_S3_SSE: 'rot13' }, 'f')).toThrow(/PGBACKUP_S3_SSE/);
+  });
+  it('restore needs one way to choose a backup and a target database', () => {
+    const p = problems(() => restoreConfig(parseCli(['restore', 'k', '--latest']), {}));
+    expect(p.join()).toContain('only one of');
+    expect(problems(() => restoreConfig(parseCli(['restore']), { DATABASE_URL: 'postgres://h/db' })).join()).toContain('give a KEY');
+  });
+});
+
+describe('connections', () => {
+  it('puts the password in the environment, never in arguments', () => {
+    const ci = connFromUrl('postgresql://us%40er:p%40ss%20w@db.example:6543/my%20db?sslmode=require&application_name=x');
+    expect(ci).toMatchObject({ host: 'db.example', port: 6543, user: 'us@er', database: 'my db' });
+    expect(String(ci.password)).toBe('[redacted]');
+    expect(JSON.stringify(ci)).not.toContain('p@ss');
+    const env = childEnv(ci, { PATH: '/bin', PGPASSWORD: 'old', AWS_SECRET_ACCESS_KEY: 'aws' });
+    expect(env).toMatchObject({ PGHOST: 'db.example', PGPORT: '6543', PGUSER: 'us@er', PGDATABASE: 'my db', PGPASSWORD: 'p@ss w', PGSSLMODE: 'require', PGAPPNAME: 'x', PATH: '/bin' });
+    expect(env.AWS_SECRET_ACCESS_KEY).toBeUndefined();
+  });
+  it('rejects unknown parameters and bad ports without echoing the URL', () => {
+    expect(() => connFromUrl('postgres://u:pw@h/db?frob=1')).toThrow(/frob/);
+    expect(() => connFromUrl('postgres://u:pw@h:99999/db')).toThrow();
+    try {
+      connFromUrl('postgres://u:s3cret@h:99999/db');
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain('s3cret');
+    }
+  });
+});
