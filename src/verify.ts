@@ -1,6 +1,206 @@
+/**
+ * `pgbackup verify`: read backups back and prove them whole, without a database:
+ * sha256 and size of the stored bytes against the manifest, every age chunk authenticated,
+ * every gzip member's CRC and length, the dump's completion marker, and the rows of every
+ * COPY block against the manifest. `--restore-into` also restores into a scratch database.
+ */
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
 import type { Parsed } from './cli.js';
-import type { Context } from './context.js';
-import { InternalError } from './errors.js';
-export async function verifyCommand(_ctx: Context, _p: Parsed): Promise<number> {
-  throw new InternalError('NOT_BUILT', 'verify is not built yet');
+import { verifyConfig, type VerifyConfig } from './config.js';
+import { type Context, humanDuration } from './context.js';
+import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBackupError, isPgBackupError, messageOf, InterruptedError } from './errors.js';
+import { listBackups } from './catalog.js';
+import { dbPrefix } from './keys.js';
+import { openStorage } from './storage/index.js';
+import { locate, openBackup, readManifest, type Located } from './reader.js';
+import { SqlScan } from './pipeline/sqlscan.js';
+import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
+import { createDatabase, dropDatabase } from './db.js';
+import { withDatabase, type ConnInfo } from './conn.js';
+import type { Manifest } from './manifest.js';
+
+export interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface Report {
+  key: string;
+  database?: string;
+  exitCode: number;
+  checks: Check[];
+  restoreMs?: number;
+}
+
+/** Which finding is worse: unreadable (5) > storage (4) > mismatch (7) > ok (0). */
+const SEVERITY: Record<number, number> = { 0: 0, 7: 1, 4: 2, 5: 3, 6: 2, 2: 4, 1: 5 };
+export function worse(a: number, b: number): number {
+  return (SEVERITY[b] ?? 5) > (SEVERITY[a] ?? 5) ? b : a;
+}
+
+function zlibError(e: unknown): boolean {
+  const code = (e as { code?: string })?.code ?? '';
+  return code.startsWith('Z_') || /unexpected end of file|incorrect header check/i.test(messageOf(e));
+}
+
+export async function verifyOne(ctx: Context, located: Located, secrets: LoadedSecrets, restoreInto?: ConnInfo): Promise<Report> {
+  const checks: Check[] = [];
+  let code = 0;
+  const fail = (check: string, detail: string, exit: number) => {
+    checks.push({ check, ok: false, detail });
+    code = worse(code, exit);
+  };
+  const pass = (check: string, detail: string) => checks.push({ check, ok: true, detail });
+
+  const { manifest, problem } = await readManifest(ctx, located.storage, located.key);
+  if (manifest) pass('manifest', `present (${manifest.tables.length} tables, tier ${manifest.tier})`);
+  else fail('manifest', problem ?? 'missing', 7);
+
+  const scan = new SqlScan();
+  let readOk = false;
+  let opened: Awaited<ReturnType<typeof openBackup>> | undefined;
+  try {
+    opened = await openBackup(ctx, located, decryptSecrets(secrets));
+    const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
+    await pipeline([...opened.stages, scan, sink], { signal: ctx.signal });
+    readOk = true;
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (e instanceof UsageError || e instanceof InterruptedError) throw e;
+    if (e instanceof CryptoError) fail('age', e.message, 5);
+    else if (zlibError(e)) fail('gzip', `gzip stream is damaged: ${messageOf(e)}`, 7);
+    else if (e instanceof StorageError) fail('read', e.message, 4);
+    else if (isPgBackupError(e)) fail('read', e.message, e.exitCode);
+    else fail('read', messageOf(e), 1);
+  }
+  if (readOk && opened) {
+    if (opened.chain.age) pass('age', 'header MAC and every payload chunk authenticated');
+    if (opened.chain.gzip) pass('gzip', 'every member\'s CRC-32 and length match');
+    if (manifest) {
+      const sha = opened.measure.digest();
+      if (sha === manifest.sha256) pass('sha256', sha);
+      else fail('sha256', `stored bytes hash to ${sha}, the manifest says ${manifest.sha256}`, 7);
+      if (opened.measure.bytes === manifest.sizes.stored) pass('size', `${opened.measure.bytes} bytes stored`);
+      else fail('size', `${opened.measure.bytes} bytes stored, the manifest says ${manifest.sizes.stored}`, 7);
+      if (scan.bytes !== manifest.sizes.sql) fail('sql size', `${scan.bytes} bytes of SQL, the manifest says ${manifest.sizes.sql}`, 7);
+    }
+    if (scan.complete) pass('completion marker', "the dump ends with pg_dump's completion marker");
+    else fail('completion marker', "the dump does not end with pg_dump's completion marker: it was cut short", 7);
+    if (manifest) {
+      const diffs: string[] = [];
+      for (const t of manifest.tables) {
+        const seen = scan.tables.find((x) => x.schema === t.schema && x.name === t.name);
+        if (!seen) diffs.push(`${t.schema}.${t.name}: no COPY block in the dump (manifest: ${t.rows} rows)`);
+        else if (seen.rows !== t.rows) diffs.push(`${t.schema}.${t.name}: ${seen.rows} rows in the dump, the manifest says ${t.rows}`);
+      }
+      for (const t of scan.tables) {
+        if (!manifest.tables.some((x) => x.schema === t.schema && x.name === t.name)) diffs.push(`${t.schema}.${t.name}: in the dump (${t.rows} rows) but not in the manifest`);
+      }
+      if (diffs.length) fail('row counts', diffs.join('; '), 7);
+      else pass('row counts', `${scan.tables.length} tables, ${scan.tables.reduce((s, t) => s + t.rows, 0)} rows as the manifest says`);
+    }
+  }
+  const report: Report = { key: located.display, database: manifest?.database, exitCode: code, checks };
+  if (restoreInto && readOk) await restoreCheck(ctx, located, secrets, restoreInto, manifest, scan, report, (c, d, x) => (x ? fail(c, d, x) : pass(c, d)));
+  return report;
+}
+
+/** Restore into a scratch database that we create and always drop. */
+async function restoreCheck(
+  ctx: Context,
+  located: Located,
+  secrets: LoadedSecrets,
+  server: ConnInfo,
+  manifest: Manifest | null,
+  scan: SqlScan,
+  report: Report,
+  note: (check: string, detail: string, exit?: number) => void,
+): Promise<void> {
+  const scratch = `pgbackup_verify_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const admin = server.database ? server : withDatabase(server, 'postgres');
+  try {
+    await createDatabase(admin, scratch, ctx.signal);
+  } catch (e) {
+    note('restore', `cannot create the scratch database: ${messageOf(e)}`, 6);
+    return;
+  }
+  try {
+    const dest = withDatabase(server, scratch);
+    const res = await loadInto(ctx, located, secrets, dest, {});
+    report.restoreMs = res.durationMs;
+    const expected = manifest ? manifest.tables : scan.tables;
+    const diffs = await compareCounts(ctx, dest, expected);
+    if (diffs.length) note('restore', `restored in ${humanDuration(res.durationMs)}, but: ${diffs.join('; ')}`, 7);
+    else note('restore', `restored into a scratch database in ${humanDuration(res.durationMs)}; row counts match`);
+  } catch (e) {
+    if (e instanceof InterruptedError) throw e;
+    note('restore', `restore failed: ${messageOf(e)}`, isPgBackupError(e) ? e.exitCode : 6);
+  } finally {
+    // A fresh signal: the scratch database goes even when we were interrupted.
+    await dropDatabase(admin, scratch, AbortSignal.timeout(30_000)).catch((e) =>
+      ctx.log.error({ database: scratch, err: messageOf(e) }, 'could not drop the scratch database; drop it by hand'),
+    );
+  }
+}
+
+async function select(ctx: Context, cfg: VerifyConfig): Promise<Located[]> {
+  if (cfg.key) return [await locate(ctx, cfg.target, cfg.key)];
+  const storage = openStorage(cfg.target);
+  const all = await listBackups(storage, cfg.database !== undefined ? dbPrefix('', cfg.database) : '', ctx.signal, cfg.database);
+  const display = (k: string) => (cfg.target.kind === 's3' ? `s3://${cfg.target.bucket}/${cfg.target.prefix}${k}` : `${cfg.target.path}/${k}`);
+  if (cfg.latest) {
+    const b = all.find((x) => x.complete);
+    if (!b) throw new StorageError('NOT_FOUND', `no complete backup of database "${cfg.database}" in ${storage.description}`);
+    return [{ storage, key: b.key, display: display(b.key), size: b.size }];
+  }
+  return all.map((b) => ({ storage, key: b.key, display: display(b.key), size: b.size }));
+}
+
+export async function verifyCommand(ctx: Context, parsed: Parsed): Promise<number> {
+  const cfg = verifyConfig(parsed, ctx.env);
+  const secrets = await loadSecrets(cfg);
+  const targets = await select(ctx, cfg);
+  if (targets.length === 0) {
+    ctx.out(`no backups to verify in ${openStorage(cfg.target).description}\n`);
+    return 0;
+  }
+  const reports: Report[] = [];
+  let code = 0;
+  for (const t of targets) {
+    let r: Report;
+    try {
+      r = await verifyOne(ctx, t, secrets, cfg.restoreInto);
+    } catch (e) {
+      if (e instanceof UsageError || e instanceof InterruptedError || ctx.signal.aborted) throw e;
+      const exit = e instanceof PgBackupError ? e.exitCode : 1;
+      r = { key: t.display, exitCode: exit, checks: [{ check: 'read', ok: false, detail: messageOf(e) }] };
+    }
+    reports.push(r);
+    code = worse(code, r.exitCode);
+    if (!cfg.json) {
+      ctx.out(`${r.exitCode === 0 ? 'OK  ' : 'FAIL'} ${r.key}\n`);
+      for (const c of r.checks) ctx.out(`     ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}\n`);
+    }
+  }
+  if (cfg.json) ctx.out(JSON.stringify({ ok: code === 0, exitCode: code, backups: reports }, null, 2) + '\n');
+  else if (reports.length > 1) {
+    const bad = reports.filter((r) => r.exitCode !== 0);
+    ctx.out(`\n${reports.length} backup(s) verified: ${reports.length - bad.length} good, ${bad.length} bad\n`);
+    for (const r of bad) ctx.out(`  exit ${r.exitCode}  ${r.key}: ${r.checks.filter((c) => !c.ok).map((c) => c.check).join(', ')}\n`);
+  }
+  if (code !== 0) {
+    const bad = reports.filter((r) => r.exitCode !== 0);
+    const what = bad.map((r) => `${r.key}: ${r.checks.filter((c) => !c.ok).map((c) => `${c.check} (${c.detail})`).join('; ')}`).join('\n  ');
+    const msg = `verification failed for ${bad.length} of ${reports.length} backup(s):\n  ${what}`;
+    if (code === 5) throw new CryptoError('VERIFY_CRYPTO', msg);
+    if (code === 7) throw new VerifyError('VERIFY', msg);
+    if (code === 4) throw new StorageError('VERIFY_READ', msg);
+    if (code === 6) throw new RestoreError('VERIFY_RESTORE', msg);
+    throw new VerifyError('VERIFY', msg);
+  }
+  ctx.log.info({ verified: reports.length }, 'all backups verified');
+  return 0;
 }
