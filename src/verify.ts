@@ -105,6 +105,7 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
   }
   const report: Report = { key: located.display, database: manifest?.database, exitCode: code, checks };
   if (restoreInto && readOk) await restoreCheck(ctx, located, secrets, restoreInto, manifest, scan, report, (c, d, x) => (x ? fail(c, d, x) : pass(c, d)));
+  report.exitCode = code;
   return report;
 }
 
