@@ -220,6 +220,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     signal: ctx.signal,
     contentType: 'application/json',
     ifAbsent: true,
+    tags: { tier }, // the manifest expires with its dump
   });
   const durationMs = Date.now() - t0;
   log.info(

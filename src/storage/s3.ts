@@ -42,6 +42,13 @@ export function wrapS3Error(e: unknown, what: string): StorageError {
   return new StorageError(name, `${what}: ${shown}${hint}`, { cause: e });
 }
 
+/** x-amz-tagging header value. */
+export function tagging(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
 export function makeS3Client(o: S3Options): S3Client {
   const cfg: S3ClientConfig = {
     region: o.region ?? 'us-east-1',
@@ -84,11 +91,6 @@ export class S3Storage implements Storage {
     body.on('data', (c: Buffer) => {
       size += c.length;
     });
-    const tagging = opts.tags
-      ? Object.entries(opts.tags)
-          .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
-          .join('&')
-      : undefined;
     const upload = new Upload({
       client: this.client,
       queueSize: opts.queueSize ?? 4,
@@ -102,7 +104,7 @@ export class S3Storage implements Storage {
         ContentType: opts.contentType ?? 'application/octet-stream',
         Metadata: opts.metadata,
         // Tags go with the object's creation (x-amz-tagging): no window without its tier.
-        Tagging: tagging,
+        Tagging: opts.tags ? tagging(opts.tags) : undefined,
         StorageClass: this.opts.storageClass as StorageClass | undefined,
         ...this.encryptionParams(),
       },
@@ -131,7 +133,7 @@ export class S3Storage implements Storage {
     return { size };
   }
 
-  async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string> }): Promise<void> {
+  async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
     const Key = this.full(key);
     try {
       await this.client.send(
@@ -142,6 +144,7 @@ export class S3Storage implements Storage {
           ContentType: opts.contentType ?? 'application/json',
           Metadata: opts.metadata,
           IfNoneMatch: opts.ifAbsent ? '*' : undefined,
+          Tagging: opts.tags ? tagging(opts.tags) : undefined,
           StorageClass: this.opts.storageClass as StorageClass | undefined,
           ...this.encryptionParams(),
         }),

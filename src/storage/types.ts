@@ -38,7 +38,7 @@ export interface Storage {
   /** Stream `body` to `key`; nothing is visible under `key` unless the whole body arrived. */
   putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult>;
   /** Write a small object whole (manifests). `ifAbsent` refuses to replace an existing one. */
-  putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string> }): Promise<void>;
+  putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void>;
   get(key: string, opts: GetOptions): Promise<Readable>;
   getBytes(key: string, signal: AbortSignal): Promise<Buffer | null>;
   head(key: string, signal: AbortSignal): Promise<StoredObject | null>;

@@ -370,3 +370,27 @@ describe('keygen', () => {
     chmodSync(join(d, 'sub'), 0o755);
   });
 });
+
+describe('retention tiers at upload', () => {
+  it('--tier auto: the first backup of a database is yearly, the next one the same day daily; a fixed tier is kept', async () => {
+    const out = tmp();
+    const tiers: string[] = [];
+    for (const extra of [[], [], ['--tier', 'weekly']]) {
+      const r = await run(['backup', '--database', url(DB), '--to', out, '--no-encryption', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      tiers.push(JSON.parse(readFileSync(join(out, `${keyLine(r.stdout)}.json`), 'utf8')).tier);
+    }
+    expect(tiers).toEqual(['yearly', 'daily', 'weekly']);
+  });
+  it('two backups in the same second never overwrite each other', async () => {
+    const out = tmp();
+    const [a, b] = await Promise.all([
+      run(['backup', '--database', url(DB), '--to', out, '--no-encryption']),
+      run(['backup', '--database', url(DB), '--to', out, '--no-encryption']),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(keyLine(a.stdout)).not.toBe(keyLine(b.stdout));
+    expect(filesUnder(out).filter((f) => f.endsWith('.sql.gz')).length).toBe(2);
+  });
+});

@@ -1,0 +1,103 @@
+# Least-privilege policies for the three roles around a backup bucket.
+# Attach them to the role or user the job runs as.
+
+# The scheduled backup job: writes dumps and manifests, tags them, cleans up its own
+# failed uploads, and lists the prefix (to pick a tier and a free key). It can neither
+# read nor delete a backup: a stolen job credential cannot read or destroy history.
+data "aws_iam_policy_document" "writer" {
+  statement {
+    sid = "WriteBackups"
+    actions = [
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = [local.objects_arn]
+  }
+  statement {
+    sid       = "ListPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.backups.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.prefix}*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseKmsKey"
+      actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+# An operator restoring a backup: reads and lists, nothing else.
+data "aws_iam_policy_document" "restorer" {
+  statement {
+    sid       = "ReadBackups"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
+    resources = [local.objects_arn]
+  }
+  statement {
+    sid       = "ListPrefix"
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+    resources = [aws_s3_bucket.backups.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.prefix}*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseKmsKey"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+# The weekly verify job: reads and lists backups, and reads the bucket's settings for
+# `pgbackup bucket check`. A restore taken by `pgbackup restore` also writes a safety
+# backup: give the operator the writer policy as well when that is wanted.
+data "aws_iam_policy_document" "verifier" {
+  source_policy_documents = [data.aws_iam_policy_document.restorer.json]
+  statement {
+    sid = "ReadBucketSettings"
+    actions = [
+      "s3:GetBucketVersioning",
+      "s3:GetEncryptionConfiguration",
+      "s3:GetBucketPublicAccessBlock",
+      "s3:GetBucketPolicy",
+      "s3:GetBucketObjectLockConfiguration",
+      "s3:GetLifecycleConfiguration",
+    ]
+    resources = [aws_s3_bucket.backups.arn]
+  }
+}
+
+resource "aws_iam_policy" "writer" {
+  name        = "${var.bucket_name}-pgbackup-writer"
+  description = "pgbackup backup job: put, tag, abort uploads, list. No get, no delete."
+  policy      = data.aws_iam_policy_document.writer.json
+  tags        = var.tags
+}
+
+resource "aws_iam_policy" "restorer" {
+  name        = "${var.bucket_name}-pgbackup-restorer"
+  description = "pgbackup restore: get and list."
+  policy      = data.aws_iam_policy_document.restorer.json
+  tags        = var.tags
+}
+
+resource "aws_iam_policy" "verifier" {
+  name        = "${var.bucket_name}-pgbackup-verifier"
+  description = "pgbackup verify and bucket check: get, list, read bucket settings."
+  policy      = data.aws_iam_policy_document.verifier.json
+  tags        = var.tags
+}
