@@ -98,8 +98,9 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   // A second backup in the same second gets "-2", "-3", ...: never overwrite one.
   let seq = 1;
   let key = backupKey('', dbName, start, chain);
+  const nextKey = () => backupKey('', dbName, start, chain, ++seq);
   while ((await o.storage.head(key, ctx.signal)) || (await o.storage.head(manifestKey(key), ctx.signal))) {
-    key = backupKey('', dbName, start, chain, ++seq);
+    key = nextKey();
   }
   const tier = o.tier === 'auto' ? await pickTier(o.storage, dbName, start, ctx.signal) : o.tier;
 
@@ -178,6 +179,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
       partSize: plan.partSize,
       queueSize: o.queueSize,
       warn: (msg, err) => log.warn({ err: err ? messageOf(err) : undefined }, msg),
+      nextKey: () => nextKey(),
     })
     .catch((e) => {
       errors.push(e);
@@ -189,6 +191,10 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   ctx.signal.removeEventListener('abort', onRoot);
   if (ctx.signal.aborted) throw ctx.signal.reason;
   if (errors.length || !put) throw firstError(errors);
+  if (put.key !== key) {
+    log.warn({ wanted: key, stored: put.key }, 'another backup took the key at the same moment; stored under the next one');
+    key = put.key;
+  }
 
   // The stored object must be exactly what we sent before it counts.
   const head = await o.storage.head(key, ctx.signal);

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -67,9 +67,22 @@ export class FolderStorage implements Storage {
       } finally {
         await h.close();
       }
-      await rename(tmp, final);
+      // link() refuses to replace an existing file: a backup never overwrites another.
+      let key2 = key;
+      let target = final;
+      for (;;) {
+        try {
+          await link(tmp, target);
+          break;
+        } catch (le) {
+          if ((le as NodeJS.ErrnoException).code !== 'EEXIST' || !opts.nextKey) throw le;
+          key2 = opts.nextKey(key2);
+          target = this.pathOf(key2);
+        }
+      }
+      await unlink(tmp);
       await this.fsyncDir(dir);
-      return { size };
+      return { size, key: key2 };
     } catch (e) {
       await unlink(tmp).catch((ue: NodeJS.ErrnoException) => {
         if (ue.code !== 'ENOENT') opts.warn?.(`could not remove partial file ${tmp}`, ue);
@@ -93,10 +106,16 @@ export class FolderStorage implements Storage {
         await h.close();
       }
       if (opts.ifAbsent) {
-        const exists = await stat(final).then(() => true, () => false);
-        if (exists) throw new StorageError('EXISTS', `${final} already exists`);
+        try {
+          await link(tmp, final);
+        } catch (le) {
+          if ((le as NodeJS.ErrnoException).code === 'EEXIST') throw new StorageError('EXISTS', `${final} already exists`);
+          throw le;
+        }
+        await unlink(tmp);
+      } else {
+        await rename(tmp, final);
       }
-      await rename(tmp, final);
       await this.fsyncDir(dir);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);

@@ -106,6 +106,8 @@ export class S3Storage implements Storage {
         // Tags go with the object's creation (x-amz-tagging): no window without its tier.
         Tagging: opts.tags ? tagging(opts.tags) : undefined,
         StorageClass: this.opts.storageClass as StorageClass | undefined,
+        // Conditional create (PutObject and CompleteMultipartUpload): never replace a backup.
+        IfNoneMatch: '*',
         ...this.encryptionParams(),
       },
     });
@@ -126,11 +128,15 @@ export class S3Storage implements Storage {
       if (opts.signal.aborted) throw opts.signal.reason ?? e;
       // An error of the body stream (pg_dump, gzip, age) is the real cause: keep it as it is.
       if (e && typeof e === 'object' && 'exitCode' in e) throw e;
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || (e as { name?: string }).name === 'PreconditionFailed') {
+        throw new StorageError('KEY_TAKEN', `another backup stored s3://${this.opts.bucket}/${Key} at the same moment; this run's copy was not stored (run it again)`, { cause: e });
+      }
       throw wrapS3Error(e, `upload to s3://${this.opts.bucket}/${Key} failed`);
     } finally {
       opts.signal.removeEventListener('abort', onAbort);
     }
-    return { size };
+    return { size, key };
   }
 
   async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {

@@ -15,12 +15,19 @@ export interface PutStreamOptions {
   partSize?: number;
   /** Parts in flight (S3 only). */
   queueSize?: number;
+  /**
+   * When another writer created `key` first: the key to try next (the folder backend
+   * retries; S3 refuses with If-None-Match and reports it). Without it, an existing key fails.
+   */
+  nextKey?: (taken: string) => string;
   /** Warnings (a failed clean-up) go here; they never replace the first error. */
   warn?: (msg: string, err?: unknown) => void;
 }
 
 export interface PutResult {
   size: number;
+  /** The key the object was stored under (another than asked when it was taken). */
+  key: string;
 }
 
 export interface GetOptions {
