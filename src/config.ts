@@ -82,6 +82,7 @@ export function parseTarget(raw: string, env: Env, field: string): Target {
       sse: (sse || undefined) as 'AES256' | 'aws:kms' | undefined,
       kmsKeyId: env.PGBACKUP_S3_KMS_KEY_ID || undefined,
       storageClass: env.PGBACKUP_S3_STORAGE_CLASS || undefined,
+      maxAttempts: env.AWS_MAX_ATTEMPTS && /^\d+$/.test(env.AWS_MAX_ATTEMPTS) && Number(env.AWS_MAX_ATTEMPTS) >= 1 ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
     };
   }
   if (raw.trim() === '') throw new UsageError(`${field}: empty`);

@@ -22,10 +22,10 @@ export interface PartPlan {
  * twice its size, and compression may win nothing on it), so we plan for 2x + 1 GiB, using at
  * most 90% of the part limit.
  */
-export function planParts(dbBytes: number, configured: number | undefined, maxParts = S3_MAX_PARTS): PartPlan {
+export function planParts(dbBytes: number, configured: number | undefined, maxParts = S3_MAX_PARTS, maxPart = MAX_PART): PartPlan {
   const estimate = Math.min(MAX_OBJECT, 2 * Math.max(0, dbBytes) + 1024 * MIB);
   const usable = Math.max(1, Math.floor(maxParts * 0.9));
   const needed = Math.ceil(estimate / usable / MIB) * MIB;
-  const partSize = Math.min(MAX_PART, Math.max(configured ?? DEFAULT_PART, needed, MIN_PART));
+  const partSize = Math.min(maxPart, Math.max(configured ?? DEFAULT_PART, needed, MIN_PART));
   return { partSize, maxParts, capacity: Math.min(MAX_OBJECT, partSize * maxParts) };
 }

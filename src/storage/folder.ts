@@ -87,8 +87,9 @@ export class FolderStorage implements Storage {
       await unlink(tmp).catch((ue: NodeJS.ErrnoException) => {
         if (ue.code !== 'ENOENT') opts.warn?.(`could not remove partial file ${tmp}`, ue);
       });
-      if (opts.signal.aborted || !(e as NodeJS.ErrnoException)?.syscall) throw e;
-      throw wrap(e, `cannot write ${final}`);
+      // A file-system error is ours to name; anything else (the body's own error, an abort) passes.
+      if ((e as NodeJS.ErrnoException)?.syscall) throw wrap(e, `cannot write ${final}`);
+      throw e;
     }
   }
 

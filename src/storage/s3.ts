@@ -53,6 +53,9 @@ export function makeS3Client(o: S3Options): S3Client {
   const cfg: S3ClientConfig = {
     region: o.region ?? 'us-east-1',
     forcePathStyle: o.forcePathStyle ?? false,
+    // Standard retry mode: throttling (503 SlowDown), 500s and dropped connections are retried
+    // with exponential backoff and full jitter, a bounded number of times (AWS_MAX_ATTEMPTS).
+    retryMode: 'standard',
     maxAttempts: o.maxAttempts ?? 5,
   };
   if (o.endpoint) {

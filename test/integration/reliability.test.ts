@@ -1,0 +1,215 @@
+import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import http from 'node:http';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { run, url, tmp, createDb, snapshot, s3keys, newIdentity, baseEnv, S3, filesUnder, dropDb, BIN, ROOT, sql } from './helpers.js';
+// @ts-expect-error plain JS test support
+import { startFaultyProxy } from '../support/faulty-proxy.mjs';
+// @ts-expect-error plain JS test support
+import { freePort } from '../support/pg.mjs';
+
+const DB = 'rl_big';
+let id: { file: string; recipient: string };
+const stops: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const s of stops.splice(0)) await s();
+});
+
+beforeAll(async () => {
+  id = await newIdentity(tmp());
+  await createDb(DB);
+  // About 24 MB of hex text: several 5 MiB parts even after gzip.
+  await sql(DB, `CREATE TABLE blob AS SELECT g AS id, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) AS v FROM generate_series(1, 180000) g`);
+});
+
+async function proxy(decide: (req: http.IncomingMessage, n: number) => unknown) {
+  const p = await startFaultyProxy(S3().endpoint, decide);
+  stops.push(() => p.stop());
+  return p as { endpoint: string; log: Array<{ n: number; method: string; url: string; action: string | number }>; stop: () => Promise<void> };
+}
+
+const isPart = (req: http.IncomingMessage) => req.method === 'PUT' && /partNumber=/.test(req.url ?? '');
+
+describe('S3 faults', () => {
+  it('503 SlowDown and 500 on some parts are retried; the backup succeeds and restores', async () => {
+    const failed = new Set<string>();
+    const p = await proxy((req) => {
+      if (!isPart(req)) return undefined;
+      const part = /partNumber=(\d+)/.exec(req.url!)![1]!;
+      if (failed.has(part)) return undefined;
+      failed.add(part);
+      return Number(part) % 2 ? { status: 503, code: 'SlowDown' } : { status: 500, code: 'InternalError' };
+    });
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-retry/', '--recipient', id.recipient, '--part-size', '5MiB', '--compress-level', '1'], {
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: p.endpoint }),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const faults = p.log.filter((l) => l.action === 503 || l.action === 500);
+    expect(faults.length).toBeGreaterThanOrEqual(2);
+    expect(p.log.filter((l) => isPartUrl(l) && l.action === 'forward').length).toBeGreaterThanOrEqual(faults.length);
+    await dropDb('rl_back');
+    const key = r.stdout.trim().slice('rl-retry/'.length);
+    const rr = await run(['restore', key, '--from', 's3://backups/rl-retry/', '--to', url('rl_back'), '--create', '--identity', id.file]);
+    expect(rr.code, rr.stderr).toBe(0);
+    expect(await snapshot('rl_back')).toEqual(await snapshot(DB));
+  });
+
+  it('every attempt failing: exit 4 after a bounded number of tries, nothing under the key', async () => {
+    const p = await proxy((req) => (isPart(req) ? { status: 503, code: 'SlowDown' } : undefined));
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-allfail/', '--recipient', id.recipient, '--part-size', '5MiB'], {
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: p.endpoint, AWS_MAX_ATTEMPTS: '3' }),
+    });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/SlowDown|503/);
+    expect(await s3keys('backups', 'rl-allfail/')).toEqual([]);
+    const partTries = p.log.filter((l) => isPartUrl(l)).length;
+    expect(partTries).toBeGreaterThanOrEqual(3);
+    expect(partTries).toBeLessThanOrEqual(3 * 5); // bounded: 3 attempts for each part in flight
+    expect(p.log.some((l) => l.method === 'DELETE' && /uploadId=/.test(l.url))).toBe(true); // abort attempted
+  });
+
+  it('the S3 server gone mid-upload (connections dropped): exit 4, nothing under the key', async () => {
+    let parts = 0;
+    const p = await proxy((req) => {
+      if (isPart(req)) parts++;
+      return parts >= 2 ? 'drop' : undefined;
+    });
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-gone/', '--recipient', id.recipient, '--part-size', '5MiB'], {
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: p.endpoint, AWS_MAX_ATTEMPTS: '2' }),
+    });
+    expect(r.code).toBe(4);
+    expect(await s3keys('backups', 'rl-gone/')).toEqual([]);
+  });
+
+  it('a 200 answer with an error body to CompleteMultipartUpload is a failure', async () => {
+    const p = await proxy(() => undefined);
+    // Swap in a proxy that answers Complete with 200 + <Error>.
+    await p.stop();
+    stops.pop();
+    const port = await freePort();
+    const up = new URL(S3().endpoint);
+    const server = http.createServer((req, res) => {
+      if (req.method === 'POST' && /uploadId=/.test(req.url ?? '')) {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/xml' });
+          res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>');
+        });
+        return;
+      }
+      const f = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      req.pipe(f);
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    stops.push(() => new Promise((r) => server.close(() => r())));
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-200err/', '--recipient', id.recipient, '--part-size', '5MiB'], {
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '2' }),
+    });
+    expect(r.code).toBe(4);
+    expect(await s3keys('backups', 'rl-200err/')).toEqual([]);
+  });
+});
+
+function isPartUrl(l: { method: string; url: string }): boolean {
+  return l.method === 'PUT' && /partNumber=/.test(l.url);
+}
+
+describe('folder faults', () => {
+  it('a folder that runs out of space (file-size limit): exit 4, no partial file left', async () => {
+    const out = tmp();
+    const r = await new Promise<{ code: number | null; stderr: string }>((res) => {
+      // RLIMIT_FSIZE of 1 MiB; SIGXFSZ ignored so the write fails with EFBIG instead of killing us.
+      const child = spawn('sh', ['-c', `trap '' XFSZ; ulimit -f 2048; exec "${process.execPath}" "${BIN}" backup --database '${url(DB)}' --to '${out}' --recipient ${id.recipient}`], {
+        env: baseEnv(),
+        cwd: ROOT,
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => res({ code, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/too large|EFBIG|no space/i);
+    expect(filesUnder(out)).toEqual([]);
+  });
+});
+
+describe('notifications', () => {
+  async function listener(status = 200) {
+    const port = await freePort();
+    const hits: Array<{ method: string; url: string; body: string }> = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        hits.push({ method: req.method!, url: req.url!, body });
+        res.writeHead(status);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    stops.push(() => new Promise((r) => server.close(() => r())));
+    return { base: `http://127.0.0.1:${port}`, hits };
+  }
+
+  it('pings start and success, and posts a JSON summary', async () => {
+    const l = await listener();
+    const r = await run(['backup', '--database', url('postgres'), '--to', tmp(), '--no-encryption', '--healthcheck-url', `${l.base}/hc/abc`, '--webhook-url', `${l.base}/hook`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(l.hits.map((h) => h.url)).toEqual(expect.arrayContaining(['/hc/abc/start', '/hc/abc', '/hook']));
+    const hook = JSON.parse(l.hits.find((h) => h.url === '/hook')!.body);
+    expect(hook).toMatchObject({ tool: 'pgbackup', status: 'success' });
+    expect(hook.backups[0]).toMatchObject({ database: 'postgres' });
+    expect(hook.backups[0].key).toMatch(/^postgres\//);
+    expect(typeof hook.durationMs).toBe('number');
+  });
+
+  it('pings /fail with the error on failure', async () => {
+    const l = await listener();
+    const r = await run(['backup', '--database', 'postgres://postgres:x@127.0.0.1:1/db', '--to', tmp(), '--no-encryption', '--healthcheck-url', `${l.base}/hc`, '--webhook-url', `${l.base}/hook`]);
+    expect(r.code).toBe(3);
+    expect(l.hits.map((h) => h.url)).toEqual(expect.arrayContaining(['/hc/start', '/hc/fail', '/hook']));
+    const hook = JSON.parse(l.hits.find((h) => h.url === '/hook')!.body);
+    expect(hook.status).toBe('fail');
+    expect(hook.error).toContain('connection refused');
+    expect(JSON.stringify(l.hits)).not.toContain('postgres:x@');
+  });
+
+  it('a notification that fails is a warning, never the reason a good backup fails', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const l = await listener(500);
+    const r = await run(['backup', '--database', url('postgres'), '--to', tmp(), '--no-encryption', '--healthcheck-url', `${dead}/hc`, '--webhook-url', `${l.base}/hook`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/notification failed/);
+    expect(r.stderr).toMatch(/notification answered with an error/);
+  });
+});
+
+describe('bad input', () => {
+  it('malformed identities and durations exit 2 naming them', async () => {
+    const f = join(tmp(), 'bad-id.txt');
+    writeFileSync(f, 'AGE-SECRET-KEY-1NOTREALLY\n');
+    const r = await run(['fetch', 'x.sql.gz.age', '--identity', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('bad-id.txt: line 1: malformed age identity');
+    expect(r.stderr).not.toContain('NOTREALLY');
+    const r2 = await run(['backup', '--no-encryption', '--stall-timeout', 'forever']);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain('--stall-timeout');
+  });
+});
+
+describe('part plan', () => {
+  it('a dump that outgrows its part plan fails before the part limit, with a clear error', async () => {
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-plan/', '--recipient', id.recipient, '--part-size', '5MiB', '--compress-level', '1'], {
+      env: baseEnv({ PGBACKUP_S3_MAX_PARTS: '2', PGBACKUP_S3_MAX_PART_SIZE: '5MiB' }),
+    });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('outgrew its upload plan (2 parts of 5.0 MiB');
+    expect(await s3keys('backups', 'rl-plan/')).toEqual([]);
+  });
+});
