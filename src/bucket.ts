@@ -35,7 +35,7 @@ function cannot(e: unknown): string | null {
 
 export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<number> {
   const cfg = bucketConfig(parsed, ctx.env);
-  const client = makeS3Client(cfg.target);
+  const client = await makeS3Client(cfg.target);
   const Bucket = cfg.target.bucket;
   const wanted = lifecycleRules(cfg.target.prefix, cfg.retention);
 

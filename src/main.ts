@@ -5,23 +5,16 @@ import { type Context, toolVersion } from './context.js';
 import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './errors.js';
 import { createLogger, defaultLogFormat, type Logger } from './log.js';
 import { scrub } from './secret.js';
-import { backupCommand } from './backup.js';
-import { keygenCommand } from './keygen.js';
-import { listCommand } from './list.js';
-import { restoreCommand } from './restore.js';
-import { fetchCommand } from './fetch.js';
-import { verifyCommand } from './verify.js';
-import { bucketCommand } from './bucket.js';
-
 type Command = (ctx: Context, p: Parsed) => Promise<number>;
-const RUN: Record<string, Command> = {
-  backup: backupCommand,
-  list: listCommand,
-  restore: restoreCommand,
-  verify: verifyCommand,
-  fetch: fetchCommand,
-  keygen: keygenCommand,
-  bucket: bucketCommand,
+// Commands load on demand: `keygen` or a folder backup need not load the AWS SDK.
+const RUN: Record<string, () => Promise<Command>> = {
+  backup: async () => (await import('./backup.js')).backupCommand,
+  list: async () => (await import('./list.js')).listCommand,
+  restore: async () => (await import('./restore.js')).restoreCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  fetch: async () => (await import('./fetch.js')).fetchCommand,
+  keygen: async () => (await import('./keygen.js')).keygenCommand,
+  bucket: async () => (await import('./bucket.js')).bucketCommand,
 };
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {
@@ -95,7 +88,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       out: (t) => process.stdout.write(t),
       isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
     };
-    const code = await RUN[parsed.command]!(ctx, parsed);
+    const code = await (await RUN[parsed.command]!())(ctx, parsed);
     if (root.signal.aborted) return report(root.signal.reason);
     return code;
   } catch (e) {

@@ -64,18 +64,30 @@ async function candidateDirs(env: NodeJS.ProcessEnv): Promise<string[]> {
   return [...new Set(dirs)];
 }
 
-/** Every distinct binary named `name` found, with its version. */
-export async function findBinaries(name: string, env: NodeJS.ProcessEnv = process.env): Promise<PgBinary[]> {
-  const out: PgBinary[] = [];
-  const seen = new Set<string>();
-  for (const d of await candidateDirs(env)) {
-    const p = join(d, name);
-    if (seen.has(p) || !(await exists(p))) continue;
-    seen.add(p);
-    const v = await versionOf(p);
-    if (v) out.push(v);
+const cache = new Map<string, Promise<PgBinary[]>>();
+
+/** Every distinct binary named `name` found, with its version (looked up once per run). */
+export function findBinaries(name: string, env: NodeJS.ProcessEnv = process.env): Promise<PgBinary[]> {
+  const k = `${name}\0${env.PGBACKUP_PG_BINDIR ?? ''}\0${env.PATH ?? ''}`;
+  let p = cache.get(k);
+  if (!p) {
+    p = (async () => {
+      const paths = [...new Set((await candidateDirs(env)).map((d) => join(d, name)))];
+      const present = await Promise.all(paths.map(async (x) => ((await exists(x)) ? x : null)));
+      const versions = await Promise.all(present.filter((x): x is string => x !== null).map(versionOf));
+      // The same binary reached through several paths (symlinks) counts once.
+      const seen = new Set<string>();
+      return versions.filter((v): v is PgBinary => {
+        if (!v) return false;
+        const id = `${v.version}`;
+        if (seen.has(id)) return false;
+        seen.add(id);
+        return true;
+      });
+    })();
+    cache.set(k, p);
   }
-  return out;
+  return p;
 }
 
 /**

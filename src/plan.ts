@@ -7,7 +7,7 @@ export const MIB = 1024 * 1024;
 export const MIN_PART = 5 * MIB;
 export const MAX_PART = 5 * 1024 * MIB;
 export const MAX_OBJECT = 5 * 1024 * 1024 * MIB;
-export const DEFAULT_PART = 16 * MIB;
+export const DEFAULT_PART = 8 * MIB;
 export const S3_MAX_PARTS = 10_000;
 
 export interface PartPlan {

@@ -60,8 +60,11 @@ export async function readManifest(ctx: Context, storage: Storage, key: string):
   return { manifest: r.manifest };
 }
 
-/** Ranged GETs, several in flight, yielded in order: memory is about part x concurrency. */
-export function rangedStream(storage: Storage, key: string, size: number, signal: AbortSignal, part = 8 * 1024 * 1024, concurrency = 4): Readable {
+/**
+ * Ranged GETs, several in flight, yielded in order: memory is about part x concurrency.
+ * Each part is read whole (so a short read is caught) and handed on chunk by chunk, uncopied.
+ */
+export function rangedStream(storage: Storage, key: string, size: number, signal: AbortSignal, part = 4 * 1024 * 1024, concurrency = 4): Readable {
   if (storage.kind === 'folder' || size <= part) {
     return Readable.from(
       (async function* () {
@@ -71,17 +74,20 @@ export function rangedStream(storage: Storage, key: string, size: number, signal
       { objectMode: false },
     );
   }
-  async function fetchPart(start: number, end: number): Promise<Buffer> {
+  async function fetchPart(start: number, end: number): Promise<Buffer[]> {
     const s = await storage.get(key, { signal, start, end });
     const parts: Buffer[] = [];
-    for await (const c of s) parts.push(c as Buffer);
-    const b = Buffer.concat(parts);
-    if (b.length !== end - start + 1) throw new StorageError('SHORT_READ', `short read of ${key} at bytes ${start}-${end}: got ${b.length} bytes`);
-    return b;
+    let n = 0;
+    for await (const c of s) {
+      parts.push(c as Buffer);
+      n += (c as Buffer).length;
+    }
+    if (n !== end - start + 1) throw new StorageError('SHORT_READ', `short read of ${key} at bytes ${start}-${end}: got ${n} bytes`);
+    return parts;
   }
   return Readable.from(
     (async function* () {
-      const queue: Promise<Buffer>[] = [];
+      const queue: Promise<Buffer[]>[] = [];
       let next = 0;
       while (next < size || queue.length) {
         while (queue.length < concurrency && next < size) {
@@ -91,7 +97,7 @@ export function rangedStream(storage: Storage, key: string, size: number, signal
           queue.push(p);
           next = end + 1;
         }
-        yield await queue.shift()!;
+        for (const c of await queue.shift()!) yield c;
       }
     })(),
     { objectMode: false },

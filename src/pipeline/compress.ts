@@ -40,7 +40,9 @@ export class ParallelGzip extends Transform {
   }
 
   private dispatch(block: Buffer): void {
-    const p = gzip(block, { level: this.level, memLevel: 8 });
+    // One output chunk per block (a gzip member is never larger than its input plus a little):
+    // the default 16 KiB chunks cost a JavaScript callback each.
+    const p = gzip(block, { level: this.level, memLevel: 9, chunkSize: Math.max(64 * 1024, block.length + 64 * 1024) });
     p.catch(() => undefined); // observed when awaited in order
     this.inflight.push(p);
     this.dispatched++;

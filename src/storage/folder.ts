@@ -54,13 +54,10 @@ export class FolderStorage implements Storage {
     } catch (e) {
       throw wrap(e, `cannot create folder ${dir}`);
     }
-    let size = 0;
-    body.on('data', (c: Buffer) => {
-      size += c.length;
-    });
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
     try {
       await pipeline(body, out, { signal: opts.signal });
+      const size = out.bytesWritten;
       const h = await open(tmp, 'r+');
       try {
         await h.sync();

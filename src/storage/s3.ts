@@ -1,18 +1,7 @@
-import {
-  AbortMultipartUploadCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-  type ServerSideEncryption,
-  type StorageClass,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { Readable } from 'node:stream';
+import type { S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import { StorageError, messageOf } from '../errors.js';
-import type { GetOptions, PutResult, PutStreamOptions, Storage, StoredObject } from './types.js';
+import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
 
 export interface S3Options {
   bucket: string;
@@ -49,7 +38,14 @@ export function tagging(tags: Record<string, string>): string {
     .join('&');
 }
 
-export function makeS3Client(o: S3Options): S3Client {
+// The SDK is loaded on first use: commands on folders never pay for it.
+let sdkP: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
+export function sdk(): Promise<typeof import('@aws-sdk/client-s3')> {
+  return (sdkP ??= import('@aws-sdk/client-s3'));
+}
+
+export async function makeS3Client(o: S3Options): Promise<S3Client> {
+  const { S3Client } = await sdk();
   const cfg: S3ClientConfig = {
     region: o.region ?? 'us-east-1',
     forcePathStyle: o.forcePathStyle ?? false,
@@ -71,10 +67,14 @@ export function makeS3Client(o: S3Options): S3Client {
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
   readonly description: string;
-  readonly client: S3Client;
+  private clientP: Promise<S3Client> | undefined;
   constructor(readonly opts: S3Options, client?: S3Client) {
-    this.client = client ?? makeS3Client(opts);
+    if (client) this.clientP = Promise.resolve(client);
     this.description = `s3://${opts.bucket}/${opts.prefix}`;
+  }
+
+  client(): Promise<S3Client> {
+    return (this.clientP ??= makeS3Client(this.opts));
   }
 
   private full(key: string): string {
@@ -90,20 +90,20 @@ export class S3Storage implements Storage {
 
   async putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult> {
     const Key = this.full(key);
-    let size = 0;
-    body.on('data', (c: Buffer) => {
-      size += c.length;
-    });
+    const client = await this.client();
+    const { AbortMultipartUploadCommand } = await sdk();
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    const c = counted(body);
     const upload = new Upload({
-      client: this.client,
+      client,
       queueSize: opts.queueSize ?? 4,
-      partSize: opts.partSize ?? 16 * 1024 * 1024,
+      partSize: opts.partSize ?? 8 * 1024 * 1024,
       // We abort ourselves, so that a failing abort never hides the error that caused it.
       leavePartsOnError: true,
       params: {
         Bucket: this.opts.bucket,
         Key,
-        Body: body,
+        Body: c.stream,
         ContentType: opts.contentType ?? 'application/octet-stream',
         Metadata: opts.metadata,
         // Tags go with the object's creation (x-amz-tagging): no window without its tier.
@@ -123,7 +123,7 @@ export class S3Storage implements Storage {
       const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
       if (uploadId) {
         try {
-          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId }));
+          await client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId }));
         } catch (ae) {
           opts.warn?.(`could not abort multipart upload ${uploadId} of ${Key}; the bucket's lifecycle rule removes it after 1 day`, ae);
         }
@@ -139,14 +139,14 @@ export class S3Storage implements Storage {
     } finally {
       opts.signal.removeEventListener('abort', onAbort);
     }
-    return { size, key };
+    return { size: c.bytes(), key };
   }
 
   async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
     const Key = this.full(key);
     try {
-      await this.client.send(
-        new PutObjectCommand({
+      await (await this.client()).send(
+        new (await sdk()).PutObjectCommand({
           Bucket: this.opts.bucket,
           Key,
           Body: body,
@@ -168,7 +168,7 @@ export class S3Storage implements Storage {
     const Key = this.full(key);
     const Range = opts.start !== undefined ? `bytes=${opts.start}-${opts.end ?? ''}` : undefined;
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key, Range }), { abortSignal: opts.signal });
+      const r = await (await this.client()).send(new (await sdk()).GetObjectCommand({ Bucket: this.opts.bucket, Key, Range }), { abortSignal: opts.signal });
       return r.Body as Readable;
     } catch (e) {
       throw wrapS3Error(e, `cannot read s3://${this.opts.bucket}/${Key}`);
@@ -178,7 +178,7 @@ export class S3Storage implements Storage {
   async getBytes(key: string, signal: AbortSignal): Promise<Buffer | null> {
     const Key = this.full(key);
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
+      const r = await (await this.client()).send(new (await sdk()).GetObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
       return Buffer.from(await r.Body!.transformToByteArray());
     } catch (e) {
       const name = (e as { name?: string }).name;
@@ -190,7 +190,7 @@ export class S3Storage implements Storage {
   async head(key: string, signal: AbortSignal): Promise<StoredObject | null> {
     const Key = this.full(key);
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
+      const r = await (await this.client()).send(new (await sdk()).HeadObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
       return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0) };
     } catch (e) {
       const name = (e as { name?: string }).name;
@@ -208,8 +208,8 @@ export class S3Storage implements Storage {
     while (more) {
       let r;
       try {
-        r = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, StartAfter: after }),
+        r = await (await this.client()).send(
+          new (await sdk()).ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, StartAfter: after }),
           { abortSignal: signal },
         );
       } catch (e) {

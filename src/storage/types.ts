@@ -1,4 +1,22 @@
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+
+/**
+ * Count what passes without touching the source's flow: a 'data' listener would switch the
+ * source to flowing mode and lose whatever it emits before the real consumer is attached.
+ */
+export function counted(body: Readable): { stream: Transform; bytes: () => number } {
+  let n = 0;
+  const t = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _e, cb) {
+      n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  body.on('error', (e) => t.destroy(e));
+  body.pipe(t);
+  return { stream: t, bytes: () => n };
+}
 
 export interface StoredObject {
   key: string;

@@ -4,7 +4,7 @@ import { planParts, MIB, MAX_PART, MAX_OBJECT, S3_MAX_PARTS } from '../../src/pl
 describe('part size plan', () => {
   it('uses the configured part size for small databases', () => {
     expect(planParts(100 * MIB, 16 * MIB).partSize).toBe(16 * MIB);
-    expect(planParts(0, undefined).partSize).toBe(16 * MIB);
+    expect(planParts(0, undefined).partSize).toBe(8 * MIB);
   });
   it('grows the part size so that 10,000 parts hold twice the database with room to spare', () => {
     for (const gib of [100, 500, 1024, 2048]) {

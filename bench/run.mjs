@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+// pgbackup benchmark: times the tool against shell baselines in one run, on one machine,
+// and prints ratios (these machines are noisy; absolute times mean little) and peak RSS.
+//
+//   npm run bench                 # about 1 GB of SQL
+//   npm run bench -- --gb 4       # about 4 GB of SQL
+//   npm run bench -- --only backup|restore
+//
+// Needs: PostgreSQL server and client binaries, `gzip`, and the `age` CLI for the shell
+// baseline (apt-get install age). Starts its own cluster and S3 server, stops them at the end.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCluster, clientBinDir } from '../test/support/pg.mjs';
+import { startS3 } from '../test/support/s3.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin/pgbackup');
+const args = process.argv.slice(2);
+const gb = Number(args[args.indexOf('--gb') + 1] > 0 && args.includes('--gb') ? args[args.indexOf('--gb') + 1] : 1);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const extraBackupArgs = args.includes('--backup-args') ? args[args.indexOf('--backup-args') + 1].split(' ') : [];
+
+const work = mkdtempSync(join(tmpdir(), 'pgbackup-bench-'));
+const log = (...a) => process.stderr.write(a.join(' ') + '\n');
+
+/** Run a command; returns wall ms and peak RSS (VmHWM, polled) of the given process. */
+function timed(cmd, argv, { env = process.env, cwd = ROOT, rssOf = true } = {}) {
+  return new Promise((resolveP, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, argv, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    let peak = 0;
+    const poll = setInterval(() => {
+      if (!rssOf) return;
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+      } catch {}
+    }, 50);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(poll);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0) reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
+      else resolveP({ ms, peak, stdout, stderr });
+    });
+  });
+}
+
+const sh = (script, env) => timed('bash', ['-o', 'pipefail', '-c', script], { env, rssOf: false });
+const mib = (n) => (n / 1024 / 1024).toFixed(0);
+const sec = (ms) => (ms / 1000).toFixed(1);
+
+async function main() {
+  const cluster = await startCluster();
+  const s3 = await startS3({ buckets: ['bench'] });
+  const stop = async () => {
+    await s3.stop().catch(() => {});
+    await cluster.stop().catch(() => {});
+    rmSync(work, { recursive: true, force: true });
+  };
+  process.on('SIGINT', () => stop().then(() => process.exit(130)));
+  try {
+    const bin = clientBinDir();
+    const pgenv = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.password, PGDATABASE: 'bench' };
+    const psql = (sql, db = 'bench') => execFileSync(join(bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { env: pgenv, stdio: ['ignore', 'ignore', 'inherit'] });
+    psql('CREATE DATABASE bench', 'postgres');
+    // Rows of the kind a business database holds: ids, names, emails, amounts, timestamps,
+    // JSON and free text. About 200 bytes of SQL a row; gzip -6 takes it to roughly a quarter.
+    const rows = Math.round(gb * 5_200_000);
+    log(`generating ${rows} rows (~${gb} GB of SQL)...`);
+    const t0 = Date.now();
+    psql(`CREATE TABLE orders (id bigint PRIMARY KEY, customer text, email text, amount numeric(12,2), status text, created_at timestamptz, meta jsonb, note text)`);
+    const chunk = 1_000_000;
+    for (let i = 0; i < rows; i += chunk) {
+      psql(`INSERT INTO orders SELECT g, 'customer ' || (g % 50000), 'user' || (g % 90000) || '@example.com', (g % 100000) / 100.0,
+        (ARRAY['new','paid','shipped','returned'])[1 + g % 4], '2024-01-01'::timestamptz + (g || ' seconds')::interval,
+        jsonb_build_object('sku', 'SKU-' || (g % 7919), 'qty', g % 13, 'tag', md5((g % 1000)::text)),
+        'order ' || g || ' ' || substr(md5(g::text), 1, 6 + g % 20) || ' thank you for your purchase'
+        FROM generate_series(${i + 1}, ${Math.min(rows, i + chunk)}) g`);
+    }
+    psql('VACUUM ANALYZE orders');
+    log(`generated in ${sec(Date.now() - t0)} s`);
+
+    const keyFile = join(work, 'key.txt');
+    execFileSync('node', [BIN, 'keygen', '-o', keyFile]);
+    const recipient = readFileSync(keyFile, 'utf8').match(/public key: (\S+)/)[1];
+    const haveAge = (() => { try { execFileSync('sh', ['-c', 'command -v age']); return true; } catch { return false; } })();
+    const env = { ...process.env, ...s3.env, PGBACKUP_PG_BINDIR: bin, DATABASE_URL: cluster.url('bench'), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const results = [];
+    const row = (what, ms, base, baseName, extra = '') => results.push({ what, s: sec(ms), ratio: base ? (ms / base).toFixed(2) : '', baseName, extra });
+
+    // Plain dump size.
+    const plainFile = join(work, 'plain.sql');
+    const dumpToFile = await sh(`"${bin}/pg_dump" --clean --if-exists > "${plainFile}"`, pgenv);
+    const sqlBytes = statSync(plainFile).size;
+    log(`plain SQL: ${mib(sqlBytes)} MiB`);
+
+    if (only !== 'restore') {
+      const devnull = await sh(`"${bin}/pg_dump" --clean --if-exists > /dev/null`, pgenv);
+      row('pg_dump > /dev/null', devnull.ms, 0, '');
+      let shell = null;
+      let shellSize = 0;
+      if (haveAge) {
+        const out = join(work, 'shell.sql.gz.age');
+        shell = await sh(`"${bin}/pg_dump" --clean --if-exists | gzip -6 | age -r ${recipient} > "${out}"`, pgenv);
+        shellSize = statSync(out).size;
+        rmSync(out);
+        row('pg_dump | gzip -6 | age -r KEY > file', shell.ms, devnull.ms, 'pg_dump', `${mib(shellSize)} MiB`);
+      }
+      const folder = join(work, 'backups');
+      const f = await timed(process.execPath, [BIN, 'backup', '--to', folder, '--recipient', recipient, '--log-format', 'json', ...extraBackupArgs], { env });
+      const fkey = f.stdout.trim();
+      const fsize = statSync(join(folder, fkey)).size;
+      row('pgbackup backup -> folder', f.ms, shell?.ms, 'shell', `${mib(fsize)} MiB (${shellSize ? ((fsize / shellSize - 1) * 100).toFixed(1) + '% vs shell' : ''}), ${(f.ms / devnull.ms).toFixed(2)}x pg_dump, peak RSS ${mib(f.peak)} MiB`);
+      const s = await timed(process.execPath, [BIN, 'backup', '--to', 's3://bench/b/', '--recipient', recipient, '--log-format', 'json', ...extraBackupArgs], { env });
+      row('pgbackup backup -> S3 (s3rver)', s.ms, shell?.ms, 'shell', `${(s.ms / devnull.ms).toFixed(2)}x pg_dump, peak RSS ${mib(s.peak)} MiB`);
+      writeFileSync(join(work, 'keys.json'), JSON.stringify({ folder, fkey, s3key: s.stdout.trim() }));
+    }
+    if (only !== 'backup') {
+      let keys;
+      try {
+        keys = JSON.parse(readFileSync(join(work, 'keys.json'), 'utf8'));
+      } catch {
+        const folder = join(work, 'backups');
+        const f = await timed(process.execPath, [BIN, 'backup', '--to', folder, '--recipient', recipient], { env });
+        const s = await timed(process.execPath, [BIN, 'backup', '--to', 's3://bench/b/', '--recipient', recipient], { env });
+        keys = { folder, fkey: f.stdout.trim(), s3key: s.stdout.trim() };
+      }
+      psql('CREATE DATABASE r0', 'postgres');
+      const base = await sh(`"${bin}/psql" -X -q -1 -v ON_ERROR_STOP=1 -f "${plainFile}" -d r0 > /dev/null`, pgenv);
+      row('psql -1 -v ON_ERROR_STOP=1 -f plain.sql', base.ms, 0, '');
+      const rf = await timed(process.execPath, [BIN, 'restore', keys.fkey, '--from', keys.folder, '--to', cluster.url('r1'), '--create', '--identity', keyFile, '--log-format', 'json'], { env });
+      row('pgbackup restore <- folder', rf.ms, base.ms, 'psql -f', `peak RSS ${mib(rf.peak)} MiB`);
+      const rs = await timed(process.execPath, [BIN, 'restore', keys.s3key.slice(2), '--from', 's3://bench/b/', '--to', cluster.url('r2'), '--create', '--identity', keyFile, '--log-format', 'json'], { env });
+      row('pgbackup restore <- S3 (s3rver)', rs.ms, base.ms, 'psql -f', `peak RSS ${mib(rs.peak)} MiB`);
+    }
+    void dumpToFile;
+    const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
+    const lines = [
+      `${mib(sqlBytes)} MiB of SQL; ${process.versions.node ? 'Node ' + process.versions.node : ''}; ${cluster.version}; ${execFileSync('nproc').toString().trim()} cores (${cpu})`,
+      '',
+      '| run | wall s | ratio | against | notes |',
+      '|---|---:|---:|---|---|',
+      ...results.map((r) => `| ${r.what} | ${r.s} | ${r.ratio} | ${r.baseName} | ${r.extra} |`),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    await stop();
+  }
+}
+
+main().catch((e) => {
+  log(e.stack ?? String(e));
+  process.exit(1);
+});
