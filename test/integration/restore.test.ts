@@ -157,6 +157,24 @@ describe('restore', () => {
     ]);
   });
 
+  it('a role the target lacks is fatal without --no-owner (exit 6, rolled back) and not with it', async () => {
+    const f = await run(['fetch', s3key, '--from', 's3://backups/rs/', '--identity', id.file]);
+    expect(f.code, f.stderr).toBe(0);
+    // As if the source had an owner role this cluster does not have.
+    const text = f.stdout.replace(/OWNER TO postgres;/g, 'OWNER TO role_that_is_not_here;');
+    expect(text).toContain('OWNER TO role_that_is_not_here;');
+    const file = join(tmp(), 'owned.sql');
+    writeFileSync(file, text);
+    await dropDb('rs_owner');
+    const r = await run(['restore', file, '--to', url('rs_owner'), '--create']);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('role_that_is_not_here');
+    expect(await snapshot('rs_owner')).toEqual({ '<views>': [] });
+    const r2 = await run(['restore', file, '--to', url('rs_owner'), '--no-owner']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await snapshot('rs_owner')).toEqual(await snapshot(SRC));
+  });
+
   it('a manifest that disagrees with the restored row counts exits 7', async () => {
     const f = tmp();
     const r0 = await run(['backup', '--database', url(SRC), '--to', f, '--recipient', id.recipient]);
