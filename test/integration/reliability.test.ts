@@ -119,6 +119,36 @@ function isPartUrl(l: { method: string; url: string }): boolean {
   return l.method === 'PUT' && /partNumber=/.test(l.url);
 }
 
+describe('interrupted restore', () => {
+  it('SIGTERM while psql loads: exit 143, psql stopped, the target exactly as before', async () => {
+    const out = tmp();
+    const b = await run(['backup', '--database', url(DB), '--to', out, '--recipient', id.recipient, '--compress-level', '1']);
+    expect(b.code, b.stderr).toBe(0);
+    await createDb('rl_sigterm');
+    await sql('rl_sigterm', `CREATE TABLE keep (v text); INSERT INTO keep VALUES ('before')`);
+    const before = await snapshot('rl_sigterm');
+    let pid = 0;
+    const p = run(['restore', b.stdout.trim(), '--from', out, '--to', url('rl_sigterm'), '--clean', '--yes', '--no-safety-backup', '--identity', id.file], {
+      onSpawn: (x) => (pid = x),
+    });
+    // Wait until psql is connected to the target and loading, then interrupt.
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const rows = await sql(`postgres`, `SELECT 1 FROM pg_stat_activity WHERE datname = 'rl_sigterm' AND application_name = 'psql' AND state <> 'idle'`);
+      if (rows.length) break;
+      if (Date.now() > deadline) throw new Error('psql never started loading');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    process.kill(pid, 'SIGTERM');
+    const r = await p;
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.stderr).toContain('interrupted by SIGTERM');
+    expect(await snapshot('rl_sigterm')).toEqual(before);
+    await new Promise((res) => setTimeout(res, 200));
+    expect(await sql('postgres', `SELECT pid FROM pg_stat_activity WHERE datname = 'rl_sigterm' AND application_name = 'psql'`)).toEqual([]);
+  });
+});
+
 describe('folder faults', () => {
   it('a folder that runs out of space (file-size limit): exit 4, no partial file left', async () => {
     const out = tmp();
