@@ -131,6 +131,10 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     maxPart = r.data;
   }
   const plan = planParts(server.sizeBytes, o.partSize, maxParts, maxPart);
+  // Everything that can fail is settled before pg_dump starts.
+  const ageHeader = o.encryption
+    ? await makeHeader({ recipients: o.encryption.recipients, passphrase: o.encryption.passphrase?.reveal(), scryptLogN: o.encryption.scryptLogN })
+    : null;
   const dump = startDump({
     bin: bin.path,
     args,
@@ -143,16 +147,8 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   const scan = new SqlScan(undefined, true);
   const stages: Array<Readable | Transform> = [dump.stream, scan];
   if (chain.gzip) stages.push(new ParallelGzip({ level: o.level }));
-  let recipients: string[] = [];
-  if (o.encryption) {
-    const { header, fileKey } = await makeHeader({
-      recipients: o.encryption.recipients,
-      passphrase: o.encryption.passphrase?.reveal(),
-      scryptLogN: o.encryption.scryptLogN,
-    });
-    recipients = o.encryption.recipients;
-    stages.push(new AgeEncryptStream(header, fileKey));
-  }
+  if (ageHeader) stages.push(new AgeEncryptStream(ageHeader.header, ageHeader.fileKey));
+  const recipients = o.encryption?.recipients ?? [];
   const measure = new Measure(
     o.storage.kind === 's3'
       ? {

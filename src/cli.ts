@@ -49,7 +49,7 @@ Dump:
   --column-inserts  --no-owner  --no-privileges          passed to pg_dump
 Upload and safety:
   --part-size SIZE          S3 multipart part size (default 8MiB; PGBACKUP_S3_PART_SIZE; grows with the database)
-  --queue-size N            parts uploaded at once (PGBACKUP_S3_QUEUE_SIZE, default 4)
+  --queue-size N            parts uploaded at once (PGBACKUP_S3_QUEUE_SIZE, default 3)
   --timeout DURATION        give up after this long, e.g. 2h (exit 3 or 4, nothing stored)
   --stall-timeout DURATION  kill pg_dump when it writes nothing for this long (default 10m)
   --healthcheck-url URL     ping URL/start, URL on success, URL/fail on failure

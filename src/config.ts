@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { UsageError } from './errors.js';
+import { DEFAULT_QUEUE } from './plan.js';
 import { connFromEnv, connFromUrl, type ConnInfo } from './conn.js';
 import { normalisePrefix, TIERS, type Tier } from './keys.js';
 import type { Target } from './storage/index.js';
@@ -223,7 +224,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   const tier = probs.zod('--tier', z.enum(['auto', ...TIERS] as [string, ...string[]]), str(v.tier)) ?? 'auto';
   const partSize = probs.zod(str(v['part-size']) !== undefined ? '--part-size' : 'PGBACKUP_S3_PART_SIZE', sizeSchema, str(v['part-size']) ?? env.PGBACKUP_S3_PART_SIZE);
   if (partSize !== undefined && (partSize < 5 * 1024 ** 2 || partSize > 5 * 1024 ** 3)) probs.add('--part-size: S3 parts must be from 5MiB to 5GiB');
-  const queueSize = probs.zod(str(v['queue-size']) !== undefined ? '--queue-size' : 'PGBACKUP_S3_QUEUE_SIZE', intIn(1, 64), str(v['queue-size']) ?? env.PGBACKUP_S3_QUEUE_SIZE) ?? 4;
+  const queueSize = probs.zod(str(v['queue-size']) !== undefined ? '--queue-size' : 'PGBACKUP_S3_QUEUE_SIZE', intIn(1, 64), str(v['queue-size']) ?? env.PGBACKUP_S3_QUEUE_SIZE) ?? DEFAULT_QUEUE;
   const timeoutMs = probs.zod('--timeout', durationSchema, str(v.timeout));
   const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? 10 * 60_000;
   const healthcheckUrl = probs.zod('--healthcheck-url', httpUrl, str(v['healthcheck-url']));

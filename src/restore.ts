@@ -18,6 +18,7 @@ import { dbPrefix } from './keys.js';
 import { listBackups } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import type { Manifest } from './manifest.js';
+import { DEFAULT_QUEUE } from './plan.js';
 
 export interface LoadedSecrets {
   identities: Secret<string[]>;
@@ -217,7 +218,7 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
         level: 6,
         tier: 'daily',
         dumpOptions: [],
-        queueSize: 4,
+        queueSize: DEFAULT_QUEUE,
         reason: `safety backup before restoring ${located.display}`,
       }).catch((e) => {
         throw isPgBackupError(e) && e.exitCode !== 2 ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;

@@ -1,6 +1,7 @@
 import type { S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { StorageError, messageOf } from '../errors.js';
+import { DEFAULT_QUEUE } from '../plan.js';
 import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
 
 export interface S3Options {
@@ -96,7 +97,7 @@ export class S3Storage implements Storage {
     const c = counted(body);
     const upload = new Upload({
       client,
-      queueSize: opts.queueSize ?? 4,
+      queueSize: opts.queueSize ?? DEFAULT_QUEUE,
       partSize: opts.partSize ?? 8 * 1024 * 1024,
       // We abort ourselves, so that a failing abort never hides the error that caused it.
       leavePartsOnError: true,
