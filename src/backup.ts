@@ -112,7 +112,8 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   const tier = o.tier === 'auto' ? await pickTier(o.storage, dbName, start, ctx.signal) : o.tier;
 
   const args = o.globals ? ['--globals-only', '--no-password'] : ['--format=plain', '--clean', '--if-exists', '--no-password', ...o.dumpOptions];
-  if (o.globals) args.push('--clean', '--if-exists');
+  // Globals go without --clean: dropping every role (the restoring one included) cannot work
+  // on a live cluster; restore creates missing roles and sets every role's attributes instead.
   const env = childEnv(conn, ctx.env);
   const secrets = [conn.password?.reveal()];
   log.info({ database: dbName, key, server: server.version, pgDump: `${bin.version} (${bin.path})`, tier }, 'backup started');

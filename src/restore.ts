@@ -14,7 +14,7 @@ import { locate, openBackup, readManifest, type Located } from './reader.js';
 import { openStorage, type Storage, type Target } from './storage/index.js';
 import { readIdentities, readPassphrase } from './secretfiles.js';
 import { Secret } from './secret.js';
-import { dbPrefix } from './keys.js';
+import { dbPrefix, parseKey, GLOBALS_DB } from './keys.js';
 import { listBackups } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import type { Manifest } from './manifest.js';
@@ -61,12 +61,20 @@ export function classifyReadError(e: unknown): unknown {
   return e;
 }
 
-export function compatFilter(server: ServerInfo, psql: PgBinary, noOwner: boolean, log: Context['log']): LineFilter | undefined {
+const CREATE_ROLE = /^CREATE ROLE ("(?:[^"]|"")*"|[^\s;]+);$/;
+
+export function compatFilter(server: ServerInfo, psql: PgBinary, noOwner: boolean, log: Context['log'], globals = false): LineFilter | undefined {
   const dropTimeout = server.major < 17;
   const dropRestrict = !psqlKnowsRestrict(psql);
-  if (!dropTimeout && !dropRestrict && !noOwner) return undefined;
+  if (!dropTimeout && !dropRestrict && !noOwner && !globals) return undefined;
   let noted = false;
   return (line) => {
+    if (globals) {
+      // Roles that exist already stay (their attributes are set by the ALTER ROLE that follows).
+      const m = CREATE_ROLE.exec(line);
+      if (m) return `DO $pgbackup$ BEGIN CREATE ROLE ${m[1]}; EXCEPTION WHEN duplicate_object THEN NULL; END $pgbackup$;`;
+      if (line.startsWith('DROP ROLE ')) return null;
+    }
     if (dropTimeout && line.startsWith('SET transaction_timeout')) {
       if (!noted) log.info(`dropping "SET transaction_timeout" (server ${server.version} predates it)`);
       noted = true;
@@ -105,7 +113,7 @@ export async function loadInto(
   located: Located,
   secrets: LoadedSecrets,
   dest: ConnInfo,
-  opts: { preamble?: string[]; noOwner?: boolean; opened?: Awaited<ReturnType<typeof openBackup>> },
+  opts: { preamble?: string[]; noOwner?: boolean; globals?: boolean; opened?: Awaited<ReturnType<typeof openBackup>> },
 ): Promise<LoadResult> {
   const t0 = Date.now();
   const server = await serverInfo(dest, ctx.signal).catch((e) => {
@@ -114,7 +122,7 @@ export async function loadInto(
   });
   const psql = await choosePsql(server, ctx.env, ctx.log);
   const opened = opts.opened ?? (await openBackup(ctx, located, decryptSecrets(secrets)));
-  const scan = new SqlScan(compatFilter(server, psql, Boolean(opts.noOwner), ctx.log));
+  const scan = new SqlScan(compatFilter(server, psql, Boolean(opts.noOwner), ctx.log, Boolean(opts.globals)));
   const sink = new PsqlSink({
     bin: psql.path,
     env: quietNotices(childEnv(dest, ctx.env)),
@@ -190,7 +198,9 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
   if (cfg.clean && !cfg.yes) {
     if (!process.stdin.isTTY || !process.stderr.isTTY) throw new UsageError('--clean replaces the target\'s contents: confirm with --yes when not on a terminal');
   }
-  const state = await prepareTarget(ctx, cfg);
+  // Cluster globals (roles) are not a database's contents: no table check, no safety backup.
+  const globals = (manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB;
+  const state = globals ? { hasTables: false, created: false } : await prepareTarget(ctx, cfg);
   if (state.hasTables && cfg.clean && !cfg.yes) {
     if (!(await confirm(ctx, `Replace the contents of database "${cfg.dest.database}" with ${located.display}? [y/N] `))) {
       throw new UsageError('not confirmed; nothing was changed');
@@ -230,7 +240,7 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
     preamble = await cleanStatements(cfg.dest, ctx.signal);
   }
 
-  const res = await loadInto(ctx, located, secrets, cfg.dest, { preamble, noOwner: cfg.noOwner, opened });
+  const res = await loadInto(ctx, located, secrets, cfg.dest, { preamble, noOwner: cfg.noOwner, globals, opened });
   if (manifest && manifest.sha256 !== res.sha256) {
     // Every age chunk was authenticated, so this means the manifest and object disagree.
     throw new VerifyError('CHECKSUM', `restored, but the object's sha256 ${res.sha256} differs from its manifest's ${manifest.sha256}`);

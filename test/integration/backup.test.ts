@@ -156,6 +156,8 @@ describe('backup', () => {
   it('backs up every database with --all-databases, and the globals with --globals', async () => {
     await createDb('bk_all_one');
     await sql('bk_all_one', 'CREATE TABLE t (x int); INSERT INTO t VALUES (1),(2)');
+    await sql('postgres', 'DROP ROLE IF EXISTS bk_glob_role');
+    await sql('postgres', 'CREATE ROLE bk_glob_role NOLOGIN CREATEDB');
     const out = tmp();
     const r = await run(['backup', '--database', url('postgres'), '--to', out, '--recipient', id.recipient, '--all-databases', '--globals']);
     expect(r.code, r.stderr).toBe(0);
@@ -170,8 +172,15 @@ describe('backup', () => {
     const g = keys.find((k) => k.startsWith('_globals/'))!;
     const text = gunzipSync(await decrypt(readFileSync(join(out, g)), id.file)).toString();
     expect(text).toContain('CREATE ROLE postgres');
+    expect(text).toContain('CREATE ROLE bk_glob_role');
     expect(text).not.toContain(PG().password);
     await dropDb('bk_all_one');
+    // The globals restore onto a live cluster: missing roles come back, existing ones stay.
+    await sql('postgres', 'DROP ROLE bk_glob_role');
+    const rg = await run(['restore', g, '--from', out, '--to', url('postgres'), '--identity', id.file]);
+    expect(rg.code, rg.stderr).toBe(0);
+    expect(await sql('postgres', `SELECT rolcreatedb FROM pg_roles WHERE rolname = 'bk_glob_role'`)).toEqual([{ rolcreatedb: true }]);
+    await sql('postgres', 'DROP ROLE bk_glob_role');
   });
 
   it('backs up and restores databases whose names hold spaces, quotes and non-ASCII letters', async () => {
