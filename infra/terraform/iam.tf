@@ -1,20 +1,8 @@
 # Least-privilege policies for the three roles around a backup bucket.
 # Attach them to the role or user the job runs as.
 
-# The scheduled backup job: writes dumps and manifests, tags them, cleans up its own
-# failed uploads, and lists the prefix (to pick a tier and a free key). It can neither
-# read nor delete a backup: a stolen job credential cannot read or destroy history.
-data "aws_iam_policy_document" "writer" {
-  statement {
-    sid = "WriteBackups"
-    actions = [
-      "s3:PutObject",
-      "s3:PutObjectTagging",
-      "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts",
-    ]
-    resources = [local.objects_arn]
-  }
+# Listing the backups' prefix (and nothing else in the bucket); every role needs it.
+data "aws_iam_policy_document" "list_prefix" {
   statement {
     sid       = "ListPrefix"
     actions   = ["s3:ListBucket"]
@@ -24,6 +12,23 @@ data "aws_iam_policy_document" "writer" {
       variable = "s3:prefix"
       values   = ["${var.prefix}*"]
     }
+  }
+}
+
+# The scheduled backup job: writes dumps and manifests, tags them, cleans up its own
+# failed uploads, and lists the prefix (to pick a tier and a free key). It can neither
+# read nor delete a backup: a stolen job credential cannot read or destroy history.
+data "aws_iam_policy_document" "writer" {
+  source_policy_documents = [data.aws_iam_policy_document.list_prefix.json]
+  statement {
+    sid = "WriteBackups"
+    actions = [
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = [local.objects_arn]
   }
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
@@ -37,14 +42,15 @@ data "aws_iam_policy_document" "writer" {
 
 # An operator restoring a backup: reads and lists, nothing else.
 data "aws_iam_policy_document" "restorer" {
+  source_policy_documents = [data.aws_iam_policy_document.list_prefix.json]
   statement {
     sid       = "ReadBackups"
     actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
     resources = [local.objects_arn]
   }
   statement {
-    sid       = "ListPrefix"
-    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+    sid       = "ListVersions"
+    actions   = ["s3:ListBucketVersions"]
     resources = [aws_s3_bucket.backups.arn]
     condition {
       test     = "StringLike"
