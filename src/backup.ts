@@ -17,10 +17,9 @@ import { openStorage, type Storage } from './storage/index.js';
 import { backupKey, computeTier, isoSeconds, manifestKey, tierListPrefixes, GLOBALS_DB, type Tier, type Chain } from './keys.js';
 import { listBackups } from './catalog.js';
 import { buildManifest } from './manifest.js';
-import { planParts, S3_MAX_PARTS, MAX_PART } from './plan.js';
-import { sizeSchema } from './config.js';
+import { planParts } from './plan.js';
 import { readPassphrase, readRecipientsFile } from './secretfiles.js';
-import { recipientProblems } from './config.js';
+import { partLimits, recipientProblems } from './config.js';
 import { Secret } from './secret.js';
 import { notify } from './notify.js';
 
@@ -77,12 +76,6 @@ function dbFail(e: unknown): never {
   throw e;
 }
 
-function positiveInt(v: string | undefined, name: string): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${name}: must be a whole number above 0, not "${v}"`);
-  return Number(v);
-}
-
 async function pickTier(storage: Storage, database: string, start: Date, signal: AbortSignal): Promise<Tier> {
   const times: Date[] = [];
   for (const p of tierListPrefixes('', database, start)) {
@@ -123,14 +116,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   ctx.signal.addEventListener('abort', onRoot, { once: true });
   const signal = ac.signal;
 
-  // Other S3-compatible services have other limits: both are settings (S3's by default).
-  const maxParts = positiveInt(ctx.env.PGBACKUP_S3_MAX_PARTS, 'PGBACKUP_S3_MAX_PARTS') ?? S3_MAX_PARTS;
-  let maxPart = MAX_PART;
-  if (ctx.env.PGBACKUP_S3_MAX_PART_SIZE) {
-    const r = sizeSchema.safeParse(ctx.env.PGBACKUP_S3_MAX_PART_SIZE);
-    if (!r.success) throw new UsageError(`PGBACKUP_S3_MAX_PART_SIZE: not a size: "${ctx.env.PGBACKUP_S3_MAX_PART_SIZE}"`);
-    maxPart = r.data;
-  }
+  const { maxParts, maxPart } = partLimits(ctx.env);
   const plan = planParts(server.sizeBytes, o.partSize, maxParts, maxPart);
   // Everything that can fail is settled before pg_dump starts.
   const ageHeader = o.encryption
@@ -190,7 +176,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
       partSize: plan.partSize,
       queueSize: o.queueSize,
       warn: (msg, err) => log.warn({ err: err ? messageOf(err) : undefined }, msg),
-      nextKey: () => nextKey(),
+      nextKey,
     })
     .catch((e) => {
       errors.push(e);

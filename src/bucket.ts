@@ -68,61 +68,68 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
   }
 
   const findings: Finding[] = [];
-  const probe = async (check: string, fn: () => Promise<Finding>, onMissing?: (e: unknown) => Finding | null) => {
+  type Result = Omit<Finding, 'check'>;
+  /** Run one check; `absent` is what it means when the server answers "not configured" with `error`. */
+  const probe = async (check: string, fn: () => Promise<Result>, absent?: { error: string } & Result) => {
     try {
-      findings.push(await fn());
+      findings.push({ check, ...(await fn()) });
     } catch (e) {
-      const m = onMissing?.(e);
-      if (m) return void findings.push(m);
+      const name = (e as { name?: string }).name;
+      if (absent && name === absent.error) {
+        const { error: _error, ...result } = absent;
+        return void findings.push({ check, ...result });
+      }
       const why = cannot(e);
       if (why) findings.push({ check, status: 'unknown', detail: `cannot check: ${why}` });
-      else if ((e as { name?: string }).name === 'NoSuchBucket') throw wrapS3Error(e, `s3://${Bucket}`);
+      else if (name === 'NoSuchBucket') throw wrapS3Error(e, `s3://${Bucket}`);
       else findings.push({ check, status: 'unknown', detail: `cannot check: ${messageOf(e)}` });
     }
   };
+  const pabFix = `aws s3api put-public-access-block --bucket ${Bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`;
+  const tlsFix = 'add a Deny statement on aws:SecureTransport=false (infra/terraform does)';
+  const lifecycleFix = 'pgbackup bucket lifecycle --apply';
+
   await probe('versioning', async () => {
     const r = await client.send(new GetBucketVersioningCommand({ Bucket }), { abortSignal: ctx.signal });
     return r.Status === 'Enabled'
-      ? { check: 'versioning', status: 'ok', detail: 'enabled' }
-      : { check: 'versioning', status: 'missing', detail: `versioning is ${r.Status ?? 'off'}: an overwrite or delete would lose a backup`, fix: `aws s3api put-bucket-versioning --bucket ${Bucket} --versioning-configuration Status=Enabled` };
+      ? { status: 'ok', detail: 'enabled' }
+      : { status: 'missing', detail: `versioning is ${r.Status ?? 'off'}: an overwrite or delete would lose a backup`, fix: `aws s3api put-bucket-versioning --bucket ${Bucket} --versioning-configuration Status=Enabled` };
   });
   await probe(
     'default encryption',
     async () => {
       const r = await client.send(new GetBucketEncryptionCommand({ Bucket }), { abortSignal: ctx.signal });
       const algo = r.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm;
-      return { check: 'default encryption', status: algo ? 'ok' : 'recommended', detail: algo ? algo : 'none (backups are age-encrypted anyway)' };
+      return { status: algo ? 'ok' : 'recommended', detail: algo ? algo : 'none (backups are age-encrypted anyway)' };
     },
-    (e) => ((e as { name?: string }).name === 'ServerSideEncryptionConfigurationNotFoundError' ? { check: 'default encryption', status: 'recommended', detail: 'none (backups are age-encrypted anyway)', fix: 'set SSE-S3 or SSE-KMS default encryption (infra/terraform does)' } : null),
+    { error: 'ServerSideEncryptionConfigurationNotFoundError', status: 'recommended', detail: 'none (backups are age-encrypted anyway)', fix: 'set SSE-S3 or SSE-KMS default encryption (infra/terraform does)' },
   );
   await probe(
     'public access block',
     async () => {
       const c = (await client.send(new GetPublicAccessBlockCommand({ Bucket }), { abortSignal: ctx.signal })).PublicAccessBlockConfiguration;
       const all = c?.BlockPublicAcls && c.BlockPublicPolicy && c.IgnorePublicAcls && c.RestrictPublicBuckets;
-      return all
-        ? { check: 'public access block', status: 'ok', detail: 'all four settings on' }
-        : { check: 'public access block', status: 'missing', detail: 'not all four settings are on', fix: `aws s3api put-public-access-block --bucket ${Bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true` };
+      return all ? { status: 'ok', detail: 'all four settings on' } : { status: 'missing', detail: 'not all four settings are on', fix: pabFix };
     },
-    (e) => ((e as { name?: string }).name === 'NoSuchPublicAccessBlockConfiguration' ? { check: 'public access block', status: 'missing', detail: 'none set', fix: `aws s3api put-public-access-block --bucket ${Bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true` } : null),
+    { error: 'NoSuchPublicAccessBlockConfiguration', status: 'missing', detail: 'none set', fix: pabFix },
   );
   await probe(
     'TLS-only policy',
     async () => {
       const p = (await client.send(new GetBucketPolicyCommand({ Bucket }), { abortSignal: ctx.signal })).Policy ?? '';
       const ok = /aws:SecureTransport/.test(p) && /"Deny"/.test(p);
-      return { check: 'TLS-only policy', status: ok ? 'ok' : 'recommended', detail: ok ? 'denies requests without TLS' : 'no statement denying aws:SecureTransport=false', fix: ok ? undefined : 'add a Deny statement on aws:SecureTransport=false (infra/terraform does)' };
+      return ok ? { status: 'ok', detail: 'denies requests without TLS' } : { status: 'recommended', detail: 'no statement denying aws:SecureTransport=false', fix: tlsFix };
     },
-    (e) => ((e as { name?: string }).name === 'NoSuchBucketPolicy' ? { check: 'TLS-only policy', status: 'recommended', detail: 'no bucket policy', fix: 'add a Deny statement on aws:SecureTransport=false (infra/terraform does)' } : null),
+    { error: 'NoSuchBucketPolicy', status: 'recommended', detail: 'no bucket policy', fix: tlsFix },
   );
   await probe(
     'object lock',
     async () => {
       const r = await client.send(new GetObjectLockConfigurationCommand({ Bucket }), { abortSignal: ctx.signal });
       const rule = r.ObjectLockConfiguration?.Rule?.DefaultRetention;
-      return { check: 'object lock', status: 'ok', detail: rule ? `${rule.Mode} ${rule.Days ?? rule.Years} ${rule.Days ? 'days' : 'years'}` : 'enabled, no default retention' };
+      return { status: 'ok', detail: rule ? `${rule.Mode} ${rule.Days ?? rule.Years} ${rule.Days ? 'days' : 'years'}` : 'enabled, no default retention' };
     },
-    (e) => ((e as { name?: string }).name === 'ObjectLockConfigurationNotFoundError' ? { check: 'object lock', status: 'recommended', detail: 'off (optional: protects backups from deletion, even by an admin)' } : null),
+    { error: 'ObjectLockConfigurationNotFoundError', status: 'recommended', detail: 'off (optional: protects backups from deletion, even by an admin)' },
   );
   await probe(
     'lifecycle rules',
@@ -130,10 +137,10 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
       const r = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket }), { abortSignal: ctx.signal });
       const diffs = ruleDifferences((r.Rules ?? []) as unknown as Array<Record<string, unknown>>, wanted);
       return diffs.length
-        ? { check: 'lifecycle rules', status: 'missing', detail: diffs.join('; '), fix: 'pgbackup bucket lifecycle --apply' }
-        : { check: 'lifecycle rules', status: 'ok', detail: `the ${wanted.length} pgbackup rules match the retention settings` };
+        ? { status: 'missing', detail: diffs.join('; '), fix: lifecycleFix }
+        : { status: 'ok', detail: `the ${wanted.length} pgbackup rules match the retention settings` };
     },
-    (e) => ((e as { name?: string }).name === 'NoSuchLifecycleConfiguration' ? { check: 'lifecycle rules', status: 'missing', detail: 'no lifecycle rules: nothing expires, and incomplete uploads are never cleaned up', fix: 'pgbackup bucket lifecycle --apply' } : null),
+    { error: 'NoSuchLifecycleConfiguration', status: 'missing', detail: 'no lifecycle rules: nothing expires, and incomplete uploads are never cleaned up', fix: lifecycleFix },
   );
 
   if (cfg.json) ctx.out(JSON.stringify({ bucket: Bucket, prefix: cfg.target.prefix, findings }, null, 2) + '\n');

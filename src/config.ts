@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { UsageError } from './errors.js';
-import { DEFAULT_QUEUE } from './plan.js';
+import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from './plan.js';
 import { connFromEnv, connFromUrl, type ConnInfo } from './conn.js';
 import { normalisePrefix, TIERS, type Tier } from './keys.js';
 import type { Target } from './storage/index.js';
@@ -176,6 +176,18 @@ export function recipientProblems(recipients: readonly string[], where: (i: numb
     out.push('recipients: post-quantum (age1pq1...) and classic (age1...) recipients cannot be mixed in one backup: the classic ones would void the post-quantum protection');
   }
   return out;
+}
+
+/**
+ * The multipart limits to plan for (S3's unless set): PGBACKUP_S3_MAX_PARTS and
+ * PGBACKUP_S3_MAX_PART_SIZE, for S3-compatible services with other limits.
+ */
+export function partLimits(env: Env): { maxParts: number; maxPart: number } {
+  const probs = new Problems();
+  const maxParts = probs.zod('PGBACKUP_S3_MAX_PARTS', intIn(1, S3_MAX_PARTS), env.PGBACKUP_S3_MAX_PARTS || undefined) ?? S3_MAX_PARTS;
+  const maxPart = probs.zod('PGBACKUP_S3_MAX_PART_SIZE', sizeSchema, env.PGBACKUP_S3_MAX_PART_SIZE || undefined) ?? MAX_PART;
+  probs.done();
+  return { maxParts, maxPart };
 }
 
 export interface BackupConfig {

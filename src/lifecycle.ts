@@ -50,16 +50,17 @@ export function mergeRules(existing: Array<{ ID?: string }>, ours: Rule[]): Arra
 /** A readable comparison of the rules found on a bucket with the ones wanted. */
 export function ruleDifferences(found: Array<Record<string, unknown>>, wanted: Rule[]): string[] {
   const out: string[] = [];
-  const norm = (r: unknown) => JSON.stringify(r, Object.keys(r as object).sort());
+  // The fields that make a rule do what it does, in one order, as JSON.
+  const shape = (r: Record<string, unknown>) =>
+    JSON.stringify({ Filter: r.Filter, Expiration: r.Expiration, Abort: r.AbortIncompleteMultipartUpload, Noncurrent: r.NoncurrentVersionExpiration, Status: r.Status });
   for (const w of wanted) {
     const f = found.find((r) => r.ID === w.ID);
-    if (!f) out.push(`rule ${w.ID} is missing`);
-    else {
-      const pick = (r: Record<string, unknown>) => ({ Filter: r.Filter, Expiration: r.Expiration, Abort: r.AbortIncompleteMultipartUpload, Noncurrent: r.NoncurrentVersionExpiration, Status: r.Status });
-      if (JSON.stringify(pick(f as Record<string, unknown>), (_k, v) => v) !== JSON.stringify(pick(w as unknown as Record<string, unknown>))) {
-        out.push(`rule ${w.ID} differs: found ${norm(pick(f))}, wanted ${norm(pick(w as unknown as Record<string, unknown>))}`);
-      }
+    if (!f) {
+      out.push(`rule ${w.ID} is missing`);
+      continue;
     }
+    const [got, want] = [shape(f), shape(w as unknown as Record<string, unknown>)];
+    if (got !== want) out.push(`rule ${w.ID} differs: found ${got}, wanted ${want}`);
   }
   return out;
 }

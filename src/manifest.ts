@@ -64,6 +64,20 @@ export function buildManifest(m: {
   };
 }
 
+/** Tables whose rows in the dump differ from the manifest's (manifest tables first, then extras). */
+export function rowCountDifferences(manifest: Manifest, dump: TableCount[]): { differ: string[]; extra: string[] } {
+  const differ: string[] = [];
+  for (const t of manifest.tables) {
+    const seen = dump.find((x) => x.schema === t.schema && x.name === t.name);
+    if (!seen) differ.push(`${t.schema}.${t.name}: no COPY block in the dump (manifest: ${t.rows} rows)`);
+    else if (seen.rows !== t.rows) differ.push(`${t.schema}.${t.name}: ${seen.rows} rows in the dump, the manifest says ${t.rows}`);
+  }
+  const extra = dump
+    .filter((t) => !manifest.tables.some((x) => x.schema === t.schema && x.name === t.name))
+    .map((t) => `${t.schema}.${t.name}: in the dump (${t.rows} rows) but not in the manifest`);
+  return { differ, extra };
+}
+
 /** Parse a stored manifest; null with a reason when it is not one. */
 export function parseManifest(bytes: Buffer): { manifest: Manifest } | { error: string } {
   let json: unknown;

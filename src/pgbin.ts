@@ -78,10 +78,8 @@ export function findBinaries(name: string, env: NodeJS.ProcessEnv = process.env)
       // The same binary reached through several paths (symlinks) counts once.
       const seen = new Set<string>();
       return versions.filter((v): v is PgBinary => {
-        if (!v) return false;
-        const id = `${v.version}`;
-        if (seen.has(id)) return false;
-        seen.add(id);
+        if (!v || seen.has(v.version)) return false;
+        seen.add(v.version);
         return true;
       });
     })();

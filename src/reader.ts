@@ -23,6 +23,11 @@ export interface Located {
   size: number;
 }
 
+/** How a key under a target is shown: s3://bucket/prefix/key or folder/key. */
+export function displayKey(target: Target, key: string): string {
+  return target.kind === 's3' ? `s3://${target.bucket}/${target.prefix}${key}` : `${target.path}/${key}`;
+}
+
 /** Find `ref` (a key under the target, an s3:// URL, or a local file) and stat it. */
 export async function locate(ctx: Context, target: Target, ref: string): Promise<Located> {
   if (ref.startsWith('s3://')) {
@@ -43,7 +48,7 @@ export async function locate(ctx: Context, target: Target, ref: string): Promise
     if (target.kind === 'folder') return null;
     throw e;
   });
-  if (h) return { storage, key, display: target.kind === 's3' ? `s3://${target.bucket}/${target.prefix}${key}` : `${target.path}/${key}`, size: h.size };
+  if (h) return { storage, key, display: displayKey(target, key), size: h.size };
   // A local file, e.g. from the old `pg_dump > backups/x.sql` routine.
   const st = await stat(ref).catch(() => null);
   if (st?.isFile()) {

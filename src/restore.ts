@@ -10,6 +10,7 @@ import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, first
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from './pgbin.js';
 import { PsqlSink } from './pipeline/psql.js';
 import { SqlScan, type LineFilter, type TableCount } from './pipeline/sqlscan.js';
+import { isZlibError } from './pipeline/compress.js';
 import { locate, openBackup, readManifest, type Located } from './reader.js';
 import { openStorage, type Storage, type Target } from './storage/index.js';
 import { readIdentities, readPassphrase } from './secretfiles.js';
@@ -17,7 +18,7 @@ import { Secret } from './secret.js';
 import { dbPrefix, parseKey, GLOBALS_DB } from './keys.js';
 import { listBackups } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
-import type { Manifest } from './manifest.js';
+import { rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
 
 export interface LoadedSecrets {
@@ -54,8 +55,7 @@ export async function resolveLatest(ctx: Context, target: Target, database: stri
 /** Errors of gunzip and of the stream plumbing mean damaged data (exit 5). */
 export function classifyReadError(e: unknown): unknown {
   if (isPgBackupError(e)) return e;
-  const code = (e as { code?: string })?.code ?? '';
-  if (code.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/i.test(messageOf(e))) {
+  if (isZlibError(e) || /invalid/i.test(messageOf(e))) {
     return new CryptoError('CORRUPT', `the backup's data is truncated or damaged (${messageOf(e)})`, { cause: e });
   }
   return e;
@@ -248,10 +248,7 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
   const expected = manifest ? manifest.tables : res.tables;
   const diffs = await compareCounts(ctx, cfg.dest, expected);
   if (manifest) {
-    for (const t of manifest.tables) {
-      const seen = res.tables.find((x) => x.schema === t.schema && x.name === t.name);
-      if (!seen || seen.rows !== t.rows) diffs.push(`${t.schema}.${t.name}: the dump held ${seen?.rows ?? 'no'} rows, its manifest says ${t.rows}`);
-    }
+    diffs.push(...rowCountDifferences(manifest, res.tables).differ);
   }
   const total = expected.reduce((s, t) => s + t.rows, 0);
   const summary = {

@@ -14,12 +14,13 @@ import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBac
 import { listBackups } from './catalog.js';
 import { dbPrefix } from './keys.js';
 import { openStorage } from './storage/index.js';
-import { locate, openBackup, readManifest, type Located } from './reader.js';
+import { displayKey, locate, openBackup, readManifest, type Located } from './reader.js';
 import { SqlScan } from './pipeline/sqlscan.js';
+import { isZlibError } from './pipeline/compress.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
 import { createDatabase, dropDatabase } from './db.js';
 import { withDatabase, type ConnInfo } from './conn.js';
-import type { Manifest } from './manifest.js';
+import { rowCountDifferences, type Manifest } from './manifest.js';
 
 export interface Check {
   check: string;
@@ -39,11 +40,6 @@ export interface Report {
 const SEVERITY: Record<number, number> = { 0: 0, 7: 1, 4: 2, 5: 3, 6: 2, 2: 4, 1: 5 };
 export function worse(a: number, b: number): number {
   return (SEVERITY[b] ?? 5) > (SEVERITY[a] ?? 5) ? b : a;
-}
-
-function zlibError(e: unknown): boolean {
-  const code = (e as { code?: string })?.code ?? '';
-  return code.startsWith('Z_') || /unexpected end of file|incorrect header check/i.test(messageOf(e));
 }
 
 export async function verifyOne(ctx: Context, located: Located, secrets: LoadedSecrets, restoreInto?: ConnInfo): Promise<Report> {
@@ -71,7 +67,7 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (e instanceof UsageError || e instanceof InterruptedError) throw e;
     if (e instanceof CryptoError) fail('age', e.message, 5);
-    else if (zlibError(e)) fail('gzip', `gzip stream is damaged: ${messageOf(e)}`, 7);
+    else if (isZlibError(e)) fail('gzip', `gzip stream is damaged: ${messageOf(e)}`, 7);
     else if (e instanceof StorageError) fail('read', e.message, 4);
     else if (isPgBackupError(e)) fail('read', e.message, e.exitCode);
     else fail('read', messageOf(e), 1);
@@ -90,15 +86,8 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
     if (scan.complete) pass('completion marker', "the dump ends with pg_dump's completion marker");
     else fail('completion marker', "the dump does not end with pg_dump's completion marker: it was cut short", 7);
     if (manifest) {
-      const diffs: string[] = [];
-      for (const t of manifest.tables) {
-        const seen = scan.tables.find((x) => x.schema === t.schema && x.name === t.name);
-        if (!seen) diffs.push(`${t.schema}.${t.name}: no COPY block in the dump (manifest: ${t.rows} rows)`);
-        else if (seen.rows !== t.rows) diffs.push(`${t.schema}.${t.name}: ${seen.rows} rows in the dump, the manifest says ${t.rows}`);
-      }
-      for (const t of scan.tables) {
-        if (!manifest.tables.some((x) => x.schema === t.schema && x.name === t.name)) diffs.push(`${t.schema}.${t.name}: in the dump (${t.rows} rows) but not in the manifest`);
-      }
+      const { differ, extra } = rowCountDifferences(manifest, scan.tables);
+      const diffs = [...differ, ...extra];
       if (diffs.length) fail('row counts', diffs.join('; '), 7);
       else pass('row counts', `${scan.tables.length} tables, ${scan.tables.reduce((s, t) => s + t.rows, 0)} rows as the manifest says`);
     }
@@ -151,13 +140,12 @@ async function select(ctx: Context, cfg: VerifyConfig): Promise<Located[]> {
   if (cfg.key) return [await locate(ctx, cfg.target, cfg.key)];
   const storage = openStorage(cfg.target);
   const all = await listBackups(storage, cfg.database !== undefined ? dbPrefix('', cfg.database) : '', ctx.signal, cfg.database);
-  const display = (k: string) => (cfg.target.kind === 's3' ? `s3://${cfg.target.bucket}/${cfg.target.prefix}${k}` : `${cfg.target.path}/${k}`);
   if (cfg.latest) {
     const b = all.find((x) => x.complete);
     if (!b) throw new StorageError('NOT_FOUND', `no complete backup of database "${cfg.database}" in ${storage.description}`);
-    return [{ storage, key: b.key, display: display(b.key), size: b.size }];
+    return [{ storage, key: b.key, display: displayKey(cfg.target, b.key), size: b.size }];
   }
-  return all.map((b) => ({ storage, key: b.key, display: display(b.key), size: b.size }));
+  return all.map((b) => ({ storage, key: b.key, display: displayKey(cfg.target, b.key), size: b.size }));
 }
 
 export async function verifyCommand(ctx: Context, parsed: Parsed): Promise<number> {

@@ -54,12 +54,11 @@ export function startDump(o: DumpSpawn): Dump {
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      void exited.then(async (ex) => {
+      // The end of pg_dump's output counts only once it exited 0; any other exit fails the
+      // stream through the exit watcher below, so this callback never runs for it.
+      void exited.then((ex) => {
         clearTimeout(timer);
-        o.signal.removeEventListener('abort', kill);
-        if (ex.code === 0) return cb();
-        await tail.settled();
-        cb(failure(ex));
+        if (ex.code === 0) cb();
       });
     },
     destroy(err, cb) {
@@ -75,11 +74,13 @@ export function startDump(o: DumpSpawn): Dump {
     return new DumpError('DUMP_FAILED', `${describeExit(name, ex)}${err ? `:\n${err}` : ''}`);
   };
   child.stdout!.on('error', (e) => guard.destroy(e));
-  // A failed exit fails the stream at once, even if something still holds pg_dump's stdout open.
+  // A failed exit fails the stream at once, whether its output has ended or something still
+  // holds pg_dump's stdout open.
   void exited.then(async (ex) => {
+    o.signal.removeEventListener('abort', kill);
     if (ex.code === 0 || guard.destroyed) return;
     await tail.settled();
-    if (!guard.destroyed && !guard.writableFinished) {
+    if (!guard.destroyed) {
       child.stdout!.destroy();
       guard.destroy(failure(ex));
     }

@@ -1,7 +1,7 @@
 import type { S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { StorageError, messageOf } from '../errors.js';
-import { DEFAULT_QUEUE } from '../plan.js';
+import { DEFAULT_PART, DEFAULT_QUEUE } from '../plan.js';
 import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
 
 export interface S3Options {
@@ -98,7 +98,7 @@ export class S3Storage implements Storage {
     const upload = new Upload({
       client,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE,
-      partSize: opts.partSize ?? 8 * 1024 * 1024,
+      partSize: opts.partSize ?? DEFAULT_PART,
       // We abort ourselves, so that a failing abort never hides the error that caused it.
       leavePartsOnError: true,
       params: {

@@ -30,7 +30,8 @@ async function proxy(decide: (req: http.IncomingMessage, n: number) => unknown) 
   return p as { endpoint: string; log: Array<{ n: number; method: string; url: string; action: string | number }>; stop: () => Promise<void> };
 }
 
-const isPart = (req: http.IncomingMessage) => req.method === 'PUT' && /partNumber=/.test(req.url ?? '');
+/** An UploadPart request, or the proxy's log line of one. */
+const isPart = (r: { method?: string; url?: string }) => r.method === 'PUT' && /partNumber=/.test(r.url ?? '');
 
 describe('S3 faults', () => {
   it('503 SlowDown and 500 on some parts are retried; the backup succeeds and restores', async () => {
@@ -48,7 +49,7 @@ describe('S3 faults', () => {
     expect(r.code, r.stderr).toBe(0);
     const faults = p.log.filter((l) => l.action === 503 || l.action === 500);
     expect(faults.length).toBeGreaterThanOrEqual(2);
-    expect(p.log.filter((l) => isPartUrl(l) && l.action === 'forward').length).toBeGreaterThanOrEqual(faults.length);
+    expect(p.log.filter((l) => isPart(l) && l.action === 'forward').length).toBeGreaterThanOrEqual(faults.length);
     await dropDb('rl_back');
     const key = r.stdout.trim().slice('rl-retry/'.length);
     const rr = await run(['restore', key, '--from', 's3://backups/rl-retry/', '--to', url('rl_back'), '--create', '--identity', id.file]);
@@ -64,7 +65,7 @@ describe('S3 faults', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/SlowDown|503/);
     expect(await s3keys('backups', 'rl-allfail/')).toEqual([]);
-    const partTries = p.log.filter((l) => isPartUrl(l)).length;
+    const partTries = p.log.filter((l) => isPart(l)).length;
     expect(partTries).toBeGreaterThanOrEqual(3);
     expect(partTries).toBeLessThanOrEqual(3 * 5); // bounded: 3 attempts for each part in flight
     expect(p.log.some((l) => l.method === 'DELETE' && /uploadId=/.test(l.url))).toBe(true); // abort attempted
@@ -84,40 +85,18 @@ describe('S3 faults', () => {
   });
 
   it('a 200 answer with an error body to CompleteMultipartUpload is a failure', async () => {
-    const p = await proxy(() => undefined);
-    // Swap in a proxy that answers Complete with 200 + <Error>.
-    await p.stop();
-    stops.pop();
-    const port = await freePort();
-    const up = new URL(S3().endpoint);
-    const server = http.createServer((req, res) => {
-      if (req.method === 'POST' && /uploadId=/.test(req.url ?? '')) {
-        req.resume();
-        req.on('end', () => {
-          res.writeHead(200, { 'content-type': 'application/xml' });
-          res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>');
-        });
-        return;
-      }
-      const f = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      });
-      req.pipe(f);
-    });
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
-    stops.push(() => new Promise((r) => server.close(() => r())));
+    const p = await proxy((req) =>
+      req.method === 'POST' && /uploadId=/.test(req.url ?? '')
+        ? { status: 200, body: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>' }
+        : undefined,
+    );
     const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-200err/', '--recipient', id.recipient, '--part-size', '5MiB'], {
-      env: baseEnv({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`, AWS_MAX_ATTEMPTS: '2' }),
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: p.endpoint, AWS_MAX_ATTEMPTS: '2' }),
     });
     expect(r.code).toBe(4);
     expect(await s3keys('backups', 'rl-200err/')).toEqual([]);
   });
 });
-
-function isPartUrl(l: { method: string; url: string }): boolean {
-  return l.method === 'PUT' && /partNumber=/.test(l.url);
-}
 
 describe('interrupted restore', () => {
   it('SIGTERM while psql loads: exit 143, psql stopped, the target exactly as before', async () => {

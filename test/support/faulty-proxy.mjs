@@ -5,7 +5,8 @@ import { freePort } from './pg.mjs';
 
 /**
  * decide(req, n) -> undefined (forward), { status, code } (answer with an S3 error),
- * or 'drop' (destroy the connection). n counts requests from 1.
+ * { status, body } (answer with that body as it is), or 'drop' (destroy the connection).
+ * n counts requests from 1.
  */
 export async function startFaultyProxy(upstream, decide) {
   const target = new URL(upstream);
@@ -25,7 +26,7 @@ export async function startFaultyProxy(upstream, decide) {
       req.resume();
       req.on('end', () => {
         res.writeHead(action.status, { 'content-type': 'application/xml' });
-        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected fault</Message><RequestId>x</RequestId></Error>`);
+        res.end(action.body ?? `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${action.code}</Code><Message>injected fault</Message><RequestId>x</RequestId></Error>`);
       });
       return;
     }
