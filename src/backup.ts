@@ -14,9 +14,9 @@ import { ParallelGzip } from './pipeline/compress.js';
 import { Measure } from './pipeline/measure.js';
 import { AgeEncryptStream, makeHeader, recipientOf } from './crypto/age.js';
 import { openStorage, type Storage } from './storage/index.js';
-import { backupKey, computeTier, isoSeconds, manifestKey, tierListPrefixes, GLOBALS_DB, type Tier, type Chain } from './keys.js';
-import { listBackups } from './catalog.js';
-import { buildManifest } from './manifest.js';
+import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from './keys.js';
+import { entryManifest, listBackups, type BackupEntry } from './catalog.js';
+import { buildManifest, filterOptions, manifestKind, type SafetyFor } from './manifest.js';
 import { planParts } from './plan.js';
 import { readPassphrase, readRecipientsFile } from './secretfiles.js';
 import { partLimits, recipientProblems } from './config.js';
@@ -44,6 +44,9 @@ export interface OneBackup {
   queueSize: number;
   stallMs?: number | undefined;
   reason?: string;
+  /** 'safety': taken before a --clean restore (safetyFor says which). Otherwise full or partial, from dumpOptions. */
+  kind?: 'safety';
+  safetyFor?: SafetyFor;
 }
 
 export interface BackupResult {
@@ -76,12 +79,39 @@ function dbFail(e: unknown): never {
   throw e;
 }
 
+/**
+ * The tier of a full backup started at `start`: a period's representative is its first full
+ * backup whose tier covers the period (keys.ts computeTier). Manifests are read oldest first
+ * and only as far as needed (usually one per period); safety and partial backups, and
+ * backups whose manifest cannot be read, take no slot.
+ */
 async function pickTier(storage: Storage, database: string, start: Date, signal: AbortSignal): Promise<Tier> {
-  const times: Date[] = [];
+  const entries: BackupEntry[] = [];
   for (const p of tierListPrefixes('', database, start)) {
-    for (const b of await listBackups(storage, p, signal, database)) if (b.complete) times.push(b.time);
+    for (const b of await listBackups(storage, p, signal, database)) if (b.complete) entries.push(b);
   }
-  return computeTier(start, times);
+  entries.sort((a, b) => a.time.getTime() - b.time.getTime() || a.seq - b.seq);
+  const marks = new Map<string, TierMark | null>();
+  const markOf = async (e: BackupEntry): Promise<TierMark | null> => {
+    if (!marks.has(e.key)) {
+      const r = await entryManifest(storage, e, signal);
+      marks.set(e.key, 'manifest' in r && manifestKind(r.manifest) === 'full' ? { time: e.time, tier: r.manifest.tier } : null);
+    }
+    return marks.get(e.key)!;
+  };
+  for (const p of tierPeriods(start)) {
+    let covered = false;
+    for (const e of entries) {
+      if (!p.contains(e.time)) continue;
+      const m = await markOf(e);
+      if (m && p.coveredBy.includes(m.tier)) {
+        covered = true;
+        break;
+      }
+    }
+    if (!covered) return p.tier;
+  }
+  return 'daily';
 }
 
 /** Back up one database (or the cluster globals) to `storage`. */
@@ -102,7 +132,9 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   while ((await o.storage.head(key, ctx.signal)) || (await o.storage.head(manifestKey(key), ctx.signal))) {
     key = nextKey();
   }
-  const tier = o.tier === 'auto' ? await pickTier(o.storage, dbName, start, ctx.signal) : o.tier;
+  // Safety and partial backups never take a tier's slot; tagged daily, lifecycle expires them early.
+  const full = o.kind !== 'safety' && filterOptions(o.dumpOptions).length === 0;
+  const tier = o.tier !== 'auto' ? o.tier : full ? await pickTier(o.storage, dbName, start, ctx.signal) : 'daily';
 
   const args = o.globals ? ['--globals-only', '--no-password'] : ['--format=plain', '--clean', '--if-exists', '--no-password', ...o.dumpOptions];
   // Globals go without --clean: dropping every role (the restoring one included) cannot work
@@ -218,6 +250,8 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     tier,
     tables: scan.tables,
     reason: o.reason,
+    kind: o.kind,
+    safetyFor: o.safetyFor,
   });
   await o.storage.putBytes(manifestKey(key), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), {
     signal: ctx.signal,

@@ -66,7 +66,7 @@ List backups, newest first: key, database, time, size, tier, and whether each is
     positionals: 1,
     spec: {
       latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
-      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B,
+      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B,
     },
     usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
 
@@ -74,8 +74,10 @@ Restore a backup into a database with psql, in one transaction (ON_ERROR_STOP).
 
 Which backup:
   KEY                       a key under the target, or a local .sql, .sql.gz, .sql.age or .sql.gz.age file
-  --latest                  the newest complete backup of --database
-  --at TIME                 the newest complete backup at or before TIME (ISO 8601, UTC)
+  --latest                  the newest complete full backup of --database
+  --at TIME                 the newest complete full backup at or before TIME (ISO 8601; UTC unless
+                            it names a zone; a date alone means the end of that day, UTC)
+  --any-kind                let --latest / --at pick safety and partial backups too
   --from TARGET             where backups are (else PGBACKUP_TARGET, else ./backups)
   --database NAME           which database's backups (default: the target database's name)
 Target:
@@ -91,7 +93,7 @@ Secrets:
   },
   verify: {
     positionals: 1,
-    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B },
+    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B, 'any-kind': B },
     usage: `pgbackup verify [KEY | --latest | --all] [--from TARGET] [--database NAME] [--identity FILE]...
                 [--restore-into URL] [--json]
 

@@ -324,6 +324,8 @@ export interface RestoreConfig extends SecretsConfig {
   key: string | undefined;
   latest: boolean;
   at: Date | undefined;
+  /** --latest / --at may pick safety and partial backups too. */
+  anyKind: boolean;
   target: Target;
   database: string | undefined;
   dest: ConnInfo;
@@ -355,6 +357,7 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     key,
     latest,
     at,
+    anyKind: bool(v['any-kind']),
     target: target!,
     database: str(v.database),
     dest: dest!,
@@ -372,6 +375,7 @@ export interface VerifyConfig extends SecretsConfig {
   key: string | undefined;
   latest: boolean;
   all: boolean;
+  anyKind: boolean;
   target: Target;
   database: string | undefined;
   restoreInto: ConnInfo | undefined;
@@ -392,7 +396,7 @@ export function verifyConfig(p: Parsed, env: Env): Readonly<VerifyConfig> {
   const ri = str(v['restore-into']);
   const restoreInto = ri !== undefined ? probs.try(() => connFromUrl(ri, '--restore-into')) : undefined;
   probs.done();
-  return Object.freeze({ ...secretsConfig(v, env), key, latest, all, target: target!, database: str(v.database), restoreInto, json: bool(v.json) });
+  return Object.freeze({ ...secretsConfig(v, env), key, latest, all, anyKind: bool(v['any-kind']), target: target!, database: str(v.database), restoreInto, json: bool(v.json) });
 }
 
 export interface FetchConfig extends SecretsConfig {

@@ -145,19 +145,47 @@ export function isoWeekStart(d: Date): Date {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - (day - 1)));
 }
 
+/** A stored full backup's start time and tier tag. */
+export interface TierMark {
+  time: Date;
+  tier: Tier;
+}
+
 /**
- * The tier of a backup started at `now`, given the start times of the complete backups
- * of the same database already stored: first of a year -> yearly, else first of a month
- * -> monthly, else first of an ISO week -> weekly, else daily. All in UTC.
+ * The periods a backup started at `now` may represent, widest first: the tier it gets, which
+ * stored backups fall in that period, and which tiers already cover it (a yearly backup also
+ * represents its month and week; a daily one represents nothing).
  */
-export function computeTier(now: Date, existing: readonly Date[]): Tier {
+export function tierPeriods(now: Date): Array<{ tier: Tier; contains: (d: Date) => boolean; coveredBy: readonly Tier[] }> {
   const y = now.getUTCFullYear();
   const mo = now.getUTCMonth();
   const week = isoWeekStart(now).getTime();
-  const others = existing;
-  if (!others.some((t) => t.getUTCFullYear() === y)) return 'yearly';
-  if (!others.some((t) => t.getUTCFullYear() === y && t.getUTCMonth() === mo)) return 'monthly';
-  if (!others.some((t) => isoWeekStart(t).getTime() === week)) return 'weekly';
+  return [
+    { tier: 'yearly', contains: (t) => t.getUTCFullYear() === y, coveredBy: ['yearly'] },
+    { tier: 'monthly', contains: (t) => t.getUTCFullYear() === y && t.getUTCMonth() === mo, coveredBy: ['yearly', 'monthly'] },
+    { tier: 'weekly', contains: (t) => isoWeekStart(t).getTime() === week, coveredBy: ['yearly', 'monthly', 'weekly'] },
+  ];
+}
+
+/**
+ * The tier of a full backup started at `now`, given the full backups of the same database
+ * already stored: first of a year -> yearly, else first of a month -> monthly, else first of an
+ * ISO week -> weekly, else daily. All in UTC. "First" means no stored full backup whose tier
+ * covers that period: safety and partial backups never count (leave them out), and a backup
+ * forced to `daily` takes no slot. Plain dates are full backups whose tiers were computed the
+ * same way, in order.
+ */
+export function computeTier(now: Date, existing: readonly (Date | TierMark)[]): Tier {
+  const sorted = [...existing].sort((a, b) => (a instanceof Date ? a : a.time).getTime() - (b instanceof Date ? b : b.time).getTime());
+  const marks: TierMark[] = [];
+  for (const e of sorted) marks.push(e instanceof Date ? { time: e, tier: tierFromMarks(e, marks) } : e);
+  return tierFromMarks(now, marks);
+}
+
+function tierFromMarks(now: Date, marks: readonly TierMark[]): Tier {
+  for (const p of tierPeriods(now)) {
+    if (!marks.some((m) => p.contains(m.time) && p.coveredBy.includes(m.tier))) return p.tier;
+  }
   return 'daily';
 }
 

@@ -3,9 +3,10 @@ import type { Parsed } from './cli.js';
 import { listConfig } from './config.js';
 import { type Context, humanBytes } from './context.js';
 import { listBackups, type BackupEntry } from './catalog.js';
-import { dbPrefix, isoSeconds, manifestKey } from './keys.js';
+import { dbPrefix, isoSeconds } from './keys.js';
 import { openStorage, type Storage } from './storage/index.js';
-import { parseManifest } from './manifest.js';
+import { entryManifest } from './catalog.js';
+import { filterOptions, manifestKind, type BackupKind, type Manifest } from './manifest.js';
 
 function age(ms: number): string {
   const m = Math.floor(ms / 60000);
@@ -15,18 +16,27 @@ function age(ms: number): string {
   return `${Math.floor(h / 24)}d`;
 }
 
-/** Tier and counts come from the manifests, fetched a few at a time. */
-async function details(storage: Storage, entries: BackupEntry[], signal: AbortSignal): Promise<Map<string, { tier?: string; tables?: number }>> {
-  const out = new Map<string, { tier?: string; tables?: number }>();
+interface Details {
+  tier?: string;
+  tables?: number;
+  kind?: BackupKind;
+  filters?: string[];
+  safetyFor?: Manifest['safetyFor'];
+}
+
+/** Tier, kind and counts come from the manifests, fetched a few at a time. */
+async function details(storage: Storage, entries: BackupEntry[], signal: AbortSignal): Promise<Map<string, Details>> {
+  const out = new Map<string, Details>();
   const todo = entries.filter((e) => e.complete);
   let i = 0;
   const worker = async () => {
     while (i < todo.length) {
       const e = todo[i++]!;
-      const bytes = await storage.getBytes(manifestKey(e.key), signal).catch(() => null);
-      if (!bytes) continue;
-      const r = parseManifest(bytes);
-      if ('manifest' in r) out.set(e.key, { tier: r.manifest.tier, tables: r.manifest.tables.length });
+      const r = await entryManifest(storage, e, signal);
+      if ('manifest' in r) {
+        const m = r.manifest;
+        out.set(e.key, { tier: m.tier, tables: m.tables.length, kind: manifestKind(m), filters: m.filters ?? filterOptions(m.pgDump.options), safetyFor: m.safetyFor });
+      }
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
@@ -39,15 +49,22 @@ export async function listCommand(ctx: Context, parsed: Parsed): Promise<number>
   const entries = await listBackups(storage, cfg.database !== undefined ? dbPrefix('', cfg.database) : '', ctx.signal, cfg.database);
   const info = await details(storage, entries, ctx.signal);
   const now = Date.now();
-  const rows = entries.map((e) => ({
-    key: e.key,
-    database: e.database,
-    time: isoSeconds(e.time),
-    age: age(now - e.time.getTime()),
-    size: e.size,
-    tier: info.get(e.key)?.tier ?? (e.complete ? 'unknown' : '-'),
-    status: e.complete ? 'complete' : 'incomplete',
-  }));
+  const rows = entries.map((e) => {
+    const d = info.get(e.key);
+    return {
+      key: e.key,
+      database: e.database,
+      time: isoSeconds(e.time),
+      age: age(now - e.time.getTime()),
+      ageSeconds: Math.floor((now - e.time.getTime()) / 1000),
+      size: e.size,
+      tier: d?.tier ?? (e.complete ? 'unknown' : '-'),
+      kind: d?.kind ?? (e.complete ? 'unknown' : '-'),
+      ...(d?.filters?.length ? { filters: d.filters } : {}),
+      ...(d?.safetyFor ? { safetyFor: d.safetyFor } : {}),
+      status: e.complete ? 'complete' : 'incomplete',
+    };
+  });
   if (cfg.json) {
     ctx.out(JSON.stringify({ target: storage.description, backups: rows }, null, 2) + '\n');
     return 0;
@@ -56,7 +73,7 @@ export async function listCommand(ctx: Context, parsed: Parsed): Promise<number>
     ctx.out(`no backups in ${storage.description}${cfg.database ? ` for database "${cfg.database}"` : ''}\n`);
     return 0;
   }
-  const table = [['KEY', 'DATABASE', 'TIME (UTC)', 'AGE', 'SIZE', 'TIER', 'STATUS'], ...rows.map((r) => [r.key, r.database, r.time, r.age, humanBytes(r.size), r.tier, r.status])];
+  const table = [['KEY', 'DATABASE', 'TIME (UTC)', 'AGE', 'SIZE', 'TIER', 'KIND', 'STATUS'], ...rows.map((r) => [r.key, r.database, r.time, r.age, humanBytes(r.size), r.tier, r.kind, r.status])];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   for (const r of table) ctx.out(r.map((cell, c) => (c === 4 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
   const incomplete = rows.filter((r) => r.status === 'incomplete').length;

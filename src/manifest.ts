@@ -20,9 +20,32 @@ export const manifestSchema = z.object({
   tables: z.array(z.object({ schema: z.string(), name: z.string(), rows: z.number() })),
   complete: z.boolean().optional(),
   reason: z.string().optional(),
+  /** full | partial (pg_dump filters) | safety (taken before a --clean restore). Absent in old manifests: see manifestKind. */
+  kind: z.enum(['full', 'partial', 'safety']).optional(),
+  /** For partial backups: the filter options given (--schema=..., --table=..., --exclude-...=...). */
+  filters: z.array(z.string()).optional(),
+  /** For safety backups: the restore it protects. */
+  safetyFor: z.object({ restoring: z.string(), database: z.string(), host: z.string(), port: z.number().optional() }).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+export type BackupKind = 'full' | 'partial' | 'safety';
+export type SafetyFor = NonNullable<Manifest['safetyFor']>;
+
+/** pg_dump options that make a dump hold less than the whole database. */
+export const FILTER_OPTIONS = ['--schema', '--exclude-schema', '--table', '--exclude-table', '--exclude-table-data', '-n', '-N', '-t', '-T'];
+
+export function filterOptions(options: readonly string[]): string[] {
+  return options.filter((o) => FILTER_OPTIONS.some((f) => o === f || o.startsWith(`${f}=`) || (f.length === 2 && o.startsWith(f) && !o.startsWith('--'))));
+}
+
+/** A manifest's kind; for manifests written before kinds existed, inferred from the pg_dump options and the reason. */
+export function manifestKind(m: Pick<Manifest, 'kind' | 'reason' | 'pgDump'>): BackupKind {
+  if (m.kind) return m.kind;
+  if (m.reason && /^safety backup/i.test(m.reason)) return 'safety';
+  if (filterOptions(m.pgDump.options).length) return 'partial';
+  return 'full';
+}
 
 export function buildManifest(m: {
   database: string;
@@ -43,7 +66,11 @@ export function buildManifest(m: {
   tier: Tier;
   tables: TableCount[];
   reason?: string | undefined;
+  kind?: BackupKind | undefined;
+  safetyFor?: SafetyFor | undefined;
 }): Manifest {
+  const filters = filterOptions(m.pgDumpOptions);
+  const kind: BackupKind = m.kind === 'safety' ? 'safety' : filters.length ? 'partial' : 'full';
   return {
     format: 1,
     database: m.database,
@@ -61,6 +88,9 @@ export function buildManifest(m: {
     tables: m.tables.map((t) => ({ schema: t.schema, name: t.name, rows: t.rows })),
     complete: true,
     ...(m.reason ? { reason: m.reason } : {}),
+    kind,
+    ...(filters.length ? { filters } : {}),
+    ...(kind === 'safety' && m.safetyFor ? { safetyFor: m.safetyFor } : {}),
   };
 }
 

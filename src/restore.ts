@@ -16,9 +16,9 @@ import { openStorage, type Storage, type Target } from './storage/index.js';
 import { readIdentities, readPassphrase } from './secretfiles.js';
 import { Secret } from './secret.js';
 import { dbPrefix, parseKey, GLOBALS_DB } from './keys.js';
-import { listBackups } from './catalog.js';
+import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
-import { rowCountDifferences, type Manifest } from './manifest.js';
+import { manifestKind, rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
 
 export interface LoadedSecrets {
@@ -36,20 +36,26 @@ export function decryptSecrets(s: LoadedSecrets) {
   return { identities: s.identities.reveal(), passphrases: s.passphrase ? [s.passphrase.reveal()] : [] };
 }
 
-/** The newest complete backup of `database` (at or before `at`). */
-export async function resolveLatest(ctx: Context, target: Target, database: string, at?: Date): Promise<string> {
+/**
+ * The newest complete full backup of `database` (at or before `at`); any kind with `anyKind`.
+ * Manifests are read newest first; unreadable ones and backups dated in the future are
+ * skipped with a warning.
+ */
+export async function resolveLatest(ctx: Context, target: Target, database: string, at?: Date, anyKind = false): Promise<string> {
   const storage = openStorage(target);
   const all = await listBackups(storage, dbPrefix('', database), ctx.signal, database);
-  const pick = all.find((b) => b.complete && (!at || b.time.getTime() <= at.getTime()));
+  const { pick, skipped } = await selectBackup(storage, all, { at, anyKind, signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
   if (!pick) {
-    const incomplete = all.filter((b) => !b.complete).length;
+    const incomplete = all.filter((b) => !b.complete && (!at || b.time.getTime() <= at.getTime())).length;
+    if (incomplete) skipped.push(`${incomplete} incomplete backup(s)`);
     throw new StorageError(
       'NOT_FOUND',
-      `no complete backup of database "${database}"${at ? ` at or before ${at.toISOString()}` : ''} in ${storage.description}` +
-        (incomplete ? ` (${incomplete} incomplete ones skipped)` : ''),
+      `no complete backup${anyKind ? '' : ' (full)'} of database "${database}"${at ? ` at or before ${at.toISOString()}` : ''} in ${storage.description}` +
+        (skipped.length ? `; skipped: ${skipped.join(', ')}` : ''),
     );
   }
-  return pick.key;
+  if (manifestKind(pick.manifest) !== 'full') ctx.log.warn({ key: pick.entry.key, kind: manifestKind(pick.manifest) }, `--any-kind: chose a ${manifestKind(pick.manifest)} backup`);
+  return pick.entry.key;
 }
 
 /** Errors of gunzip and of the stream plumbing mean damaged data (exit 5). */
@@ -186,7 +192,7 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
   const cfg = restoreConfig(parsed, ctx.env);
   const secrets = await loadSecrets(cfg);
   const database = cfg.database ?? cfg.dest.database!;
-  const ref = cfg.key ?? (await resolveLatest(ctx, cfg.target, database, cfg.at));
+  const ref = cfg.key ?? (await resolveLatest(ctx, cfg.target, database, cfg.at, cfg.anyKind));
   const located = await locate(ctx, cfg.target, ref);
   const { manifest, problem } = await readManifest(ctx, located.storage, located.key).catch(() => ({ manifest: null as Manifest | null, problem: 'unreadable' }));
   if (!manifest && cfg.key === undefined) throw new StorageError('INCOMPLETE', `${located.display}: ${problem}`);
@@ -201,6 +207,14 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
   // Cluster globals (roles) are not a database's contents: no table check, no safety backup.
   const globals = (manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB;
   const state = globals ? { hasTables: false, created: false } : await prepareTarget(ctx, cfg);
+  const kind = manifest ? manifestKind(manifest) : 'full';
+  if (state.hasTables && kind === 'partial') {
+    throw new UsageError(
+      `${located.display} is a partial backup (${(manifest?.filters ?? []).join(' ') || 'made with pg_dump filters'}): ` +
+        `--clean would drop everything else in "${cfg.dest.database}". Nothing was changed. ` +
+        'Restore it into a new database (--to .../NEWDB --create) and copy what you need from there.',
+    );
+  }
   if (state.hasTables && cfg.clean && !cfg.yes) {
     if (!(await confirm(ctx, `Replace the contents of database "${cfg.dest.database}" with ${located.display}? [y/N] `))) {
       throw new UsageError('not confirmed; nothing was changed');
@@ -230,6 +244,8 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
         dumpOptions: [],
         queueSize: DEFAULT_QUEUE,
         reason: `safety backup before restoring ${located.display}`,
+        kind: 'safety',
+        safetyFor: { restoring: located.display, database: cfg.dest.database!, host: cfg.dest.host ?? 'localhost', ...(cfg.dest.port ? { port: cfg.dest.port } : {}) },
       }).catch((e) => {
         throw isPgBackupError(e) && e.exitCode !== 2 ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;
       });

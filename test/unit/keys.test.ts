@@ -67,3 +67,15 @@ describe('retention tiers (UTC)', () => {
     expect(tierListPrefixes('p/', 'db', d('2025-06-01T00:00:00Z'))).toEqual(['p/db/2025/']);
   });
 });
+
+describe('tiers with kinds and forced tiers', () => {
+  it('a period is taken only by a stored full backup whose tier covers it', () => {
+    const now = d('2025-03-05T01:00:00Z');
+    // A forced daily backup earlier in the year takes no slot.
+    expect(computeTier(now, [{ time: d('2025-01-10T00:00:00Z'), tier: 'daily' }])).toBe('yearly');
+    // A forced monthly one covers its month and week, not the year.
+    expect(computeTier(now, [{ time: d('2025-03-04T00:00:00Z'), tier: 'monthly' }])).toBe('yearly');
+    expect(computeTier(now, [{ time: d('2025-01-04T00:00:00Z'), tier: 'yearly' }, { time: d('2025-03-04T00:00:00Z'), tier: 'weekly' }])).toBe('monthly');
+    expect(computeTier(now, [{ time: d('2025-01-04T00:00:00Z'), tier: 'yearly' }, { time: d('2025-03-01T00:00:00Z'), tier: 'monthly' }])).toBe('weekly');
+  });
+});

@@ -1,0 +1,141 @@
+// Operator safety (issue 11): habits operators have (re-running a restore, --latest, a partial
+// dump of one table, a second prefix in one bucket, Ctrl-C at a prompt) never destroy data.
+// Each test makes the problem happen for real against the suite's PostgreSQL cluster and
+// S3 server / folders, and checks the data and the target's contents afterwards.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, url, tmp, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, s3get } from './helpers.js';
+
+let dir: string;
+let id: { file: string; recipient: string };
+
+beforeAll(async () => {
+  dir = tmp();
+  id = await newIdentity(dir);
+});
+
+/** A small database with two tables whose rows say which state it is in. */
+async function twoTables(db: string, state: string): Promise<void> {
+  await createDb(db);
+  await sql(db, `CREATE TABLE a (v text); CREATE TABLE b (v text); INSERT INTO a VALUES ('${state}-a'); INSERT INTO b VALUES ('${state}-b')`);
+}
+
+async function backup(db: string, to: string, extra: string[] = []): Promise<string> {
+  const r = await run(['backup', '--database', url(db), '--to', to, '--recipient', id.recipient, ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+function manifestOf(folder: string, key: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(folder, `${key}.json`), 'utf8'));
+}
+
+describe('backup kinds', () => {
+  it('re-running "restore --latest --clean" restores the backup again, not the safety backup the first run took', async () => {
+    const db = 'sf_rerun';
+    const folder = tmp();
+    await twoTables(db, 'good');
+    const good = await snapshot(db);
+    await backup(db, folder);
+    // The database breaks; the operator restores the latest backup over it, twice (a retry).
+    await sql(db, `DELETE FROM a; INSERT INTO b VALUES ('broken')`);
+    const cmd = ['restore', '--latest', '--database', db, '--from', folder, '--to', url(db), '--clean', '--yes', '--identity', id.file];
+    const r1 = await run(cmd);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(await snapshot(db)).toEqual(good);
+    const safety = /safety backup: \S+?\/(sf_rerun\/\S+)/.exec(r1.stderr)![1]!;
+    const m = manifestOf(folder, safety);
+    expect(m.kind).toBe('safety');
+    expect(m.tier).toBe('daily');
+    expect(m.safetyFor).toMatchObject({ database: db, host: '127.0.0.1' });
+    expect(String((m.safetyFor as { restoring: string }).restoring)).toContain('sf_rerun_');
+    const r2 = await run(cmd);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout).not.toContain(safety.split('/').pop());
+    expect(await snapshot(db)).toEqual(good);
+    // list shows each backup's kind, text and JSON (with ages in seconds).
+    const l = await run(['list', '--from', folder, '--json']);
+    const rows = JSON.parse(l.stdout).backups as Array<{ kind: string; ageSeconds: number; key: string; safetyFor?: unknown }>;
+    expect(rows.map((x) => x.kind).sort()).toEqual(['full', 'safety', 'safety']);
+    expect(rows.every((x) => typeof x.ageSeconds === 'number' && x.ageSeconds >= 0 && x.ageSeconds < 3600)).toBe(true);
+    expect(rows.find((x) => x.key === safety)!.safetyFor).toMatchObject({ database: db });
+    const t = await run(['list', '--from', folder]);
+    expect(t.stdout).toMatch(/KIND/);
+    expect(t.stdout).toMatch(/safety\s+complete/);
+    // --any-kind takes the newest of any kind: the second run's safety backup (state "good").
+    const r3 = await run([...cmd, '--any-kind', '--no-safety-backup']);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(await snapshot(db)).toEqual(good);
+  });
+
+  it('a partial backup (--table) is not --latest, shows as partial, and is refused over a database with --clean', async () => {
+    const db = 'sf_partial';
+    const folder = tmp();
+    await twoTables(db, 'v1');
+    const full = await backup(db, folder);
+    await sql(db, `INSERT INTO a VALUES ('v2-a')`);
+    const partial = await backup(db, folder, ['--table', 'a']);
+    const pm = manifestOf(folder, partial);
+    expect(pm.kind).toBe('partial');
+    expect(pm.filters).toEqual(['--table=a']);
+    expect(pm.tier).toBe('daily');
+    const l = await run(['list', '--from', folder, '--json']);
+    const rows = JSON.parse(l.stdout).backups as Array<{ key: string; kind: string; filters?: string[] }>;
+    expect(rows.find((x) => x.key === partial)).toMatchObject({ kind: 'partial', filters: ['--table=a'] });
+    expect(rows.find((x) => x.key === full)).toMatchObject({ kind: 'full' });
+
+    // Someone drops table b by mistake; restore --latest --clean must bring back the full backup.
+    await sql(db, `DROP TABLE b`);
+    const r = await run(['restore', '--latest', '--database', db, '--from', folder, '--to', url(db), '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(full);
+    expect(await sql(db, `SELECT v FROM b`)).toEqual([{ v: 'v1-b' }]);
+
+    // The partial backup named explicitly over a database with tables: refused, nothing changed.
+    const before = await snapshot(db);
+    const r2 = await run(['restore', partial, '--from', folder, '--to', url(db), '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/partial backup \(--table=a\)[\s\S]*drop everything else[\s\S]*Nothing was changed/);
+    expect(await snapshot(db)).toEqual(before);
+    // Into a new database it restores what it holds.
+    await dropDb('sf_partial_new');
+    const r3 = await run(['restore', partial, '--from', folder, '--to', url('sf_partial_new'), '--create', '--identity', id.file]);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect((await sql('sf_partial_new', `SELECT v FROM a ORDER BY v`)).map((x) => x.v)).toEqual(['v1-a', 'v2-a']);
+
+    // A manifest written before kinds existed: inferred from pg_dump's options.
+    const old = manifestOf(folder, partial);
+    delete old.kind;
+    delete old.filters;
+    writeFileSync(join(folder, `${partial}.json`), JSON.stringify(old));
+    const l2 = await run(['list', '--from', folder, '--json']);
+    expect((JSON.parse(l2.stdout).backups as Array<{ key: string; kind: string }>).find((x) => x.key === partial)!.kind).toBe('partial');
+    const r4 = await run(['restore', '--latest', '--database', db, '--from', folder, '--to', url('sf_partial_new'), '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);
+    expect(r4.code, r4.stderr).toBe(0);
+    expect(r4.stdout).toContain(full);
+  });
+});
+
+describe('tiers', () => {
+  it('safety, partial and --tier-forced daily backups never take a period\'s slot', async () => {
+    const db = 'sf_tier';
+    const folder = tmp();
+    await twoTables(db, 't');
+    const tierOf = (k: string) => manifestOf(folder, k).tier;
+    const p = await backup(db, folder, ['--table', 'a']);
+    expect(tierOf(p)).toBe('daily');
+    const forced = await backup(db, folder, ['--tier', 'daily']);
+    expect(tierOf(forced)).toBe('daily');
+    // A safety backup of this database (taken by a --clean restore into it).
+    const r = await run(['restore', forced, '--from', folder, '--to', url(db), '--clean', '--yes', '--identity', id.file]);
+    expect(r.code, r.stderr).toBe(0);
+    const safety = /safety backup: \S+?\/(sf_tier\/\S+)/.exec(r.stderr)![1]!;
+    expect(manifestOf(folder, safety)).toMatchObject({ kind: 'safety', tier: 'daily' });
+    // The first real (full, auto-tiered) backup of the year is yearly; the next one daily.
+    const first = await backup(db, folder);
+    expect(tierOf(first)).toBe('yearly');
+    const second = await backup(db, folder);
+    expect(tierOf(second)).toBe('daily');
+  });
+});
