@@ -5,7 +5,7 @@ import { backupConfig, type BackupConfig } from './config.js';
 import type { Parsed } from './cli.js';
 import { type Context, toolVersion, humanBytes, humanDuration } from './context.js';
 import { childEnv, withDatabase, type ConnInfo } from './conn.js';
-import { serverInfo, listDatabases, DbError } from './db.js';
+import { serverInfo, listDatabases, databaseProperties, DbError } from './db.js';
 import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from './errors.js';
 import { findBinaries, pickBinary, type PgBinary } from './pgbin.js';
 import { startDump } from './pipeline/dump.js';
@@ -121,6 +121,14 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   const start = new Date(Math.floor(t0 / 1000) * 1000);
   const conn = withDatabase(o.conn, o.globals ? (o.conn.database ?? 'postgres') : o.database);
   const server = await serverInfo(conn, ctx.signal).catch(dbFail);
+  // pg_dump without --create leaves the database's own properties out; the manifest keeps them.
+  const dbProps = o.globals
+    ? undefined
+    : await databaseProperties(conn, ctx.signal).catch((e) => {
+        if (ctx.signal.aborted) throw e;
+        log.warn({ err: messageOf(e) }, 'cannot read the database\'s properties (encoding, locale, owner, ACL, settings); the manifest goes without them');
+        return undefined;
+      });
   const bin = await chooseBinary(o.globals ? 'pg_dumpall' : 'pg_dump', server.major, server.version, ctx.env);
   const dbName = o.globals ? GLOBALS_DB : o.database;
   const chain: Chain = { gzip: o.level > 0, age: o.encryption !== null };
@@ -250,6 +258,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     tier,
     tables: scan.tables,
     reason: o.reason,
+    databaseProperties: dbProps,
     kind: o.kind,
     safetyFor: o.safetyFor,
   });

@@ -2,6 +2,7 @@
 import pg from 'pg';
 import { type ConnInfo, pgConfig, describeConn } from './conn.js';
 import { messageOf } from './errors.js';
+import type { DatabaseProperties } from './dbprops.js';
 
 export class DbError extends Error {
   constructor(message: string, readonly pgCode?: string, options?: { cause?: unknown }) {
@@ -142,5 +143,92 @@ export async function cleanStatements(ci: ConnInfo, signal: AbortSignal): Promis
     }
     out.push("COMMENT ON SCHEMA public IS 'standard public schema';");
     return out;
+  });
+}
+
+/**
+ * The connected database's own properties (dbprops.ts), for servers 14 to 18: the locale
+ * columns are looked up in pg_attribute (datlocprovider and daticulocale from 15, daticurules
+ * from 16, datlocale replacing daticulocale in 17).
+ */
+export async function databaseProperties(ci: ConnInfo, signal: AbortSignal): Promise<DatabaseProperties> {
+  return withClient(ci, signal, async (c) => {
+    const cols = new Set(
+      (
+        await c.query(
+          `SELECT attname FROM pg_attribute WHERE attrelid = 'pg_catalog.pg_database'::regclass AND attnum > 0 AND NOT attisdropped
+             AND attname IN ('datlocprovider', 'daticulocale', 'datlocale', 'daticurules')`,
+        )
+      ).rows.map((r) => r.attname as string),
+    );
+    const provider = cols.has('datlocprovider') ? 'd.datlocprovider::text' : `'c'`;
+    const locale = cols.has('datlocale') ? 'd.datlocale' : cols.has('daticulocale') ? 'd.daticulocale' : 'NULL::text';
+    const rules = cols.has('daticurules') ? 'd.daticurules' : 'NULL::text';
+    const r = await c.query(
+      `SELECT d.oid::int8 AS oid, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype,
+              ${provider} AS provider, ${locale} AS locale, ${rules} AS rules,
+              pg_get_userbyid(d.datdba) AS owner, d.datacl::text AS acl, d.datconnlimit AS connlimit,
+              d.datistemplate AS istemplate, d.datallowconn AS allowconn,
+              CASE WHEN t.spcname = 'pg_default' THEN NULL ELSE t.spcname END AS tablespace,
+              shobj_description(d.oid, 'pg_database') AS comment
+         FROM pg_database d LEFT JOIN pg_tablespace t ON t.oid = d.dattablespace
+        WHERE d.datname = current_database()`,
+    );
+    const d = r.rows[0];
+    const acl = await c.query(
+      `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, pg_get_userbyid(a.grantor) AS grantor,
+              a.privilege_type AS privilege, a.is_grantable AS grantable
+         FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = $1 ORDER BY 1 NULLS FIRST, 2, 3`,
+      [d.oid],
+    );
+    const settings = await c.query(
+      `SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role, s.setconfig AS config
+         FROM pg_db_role_setting s WHERE s.setdatabase = $1 ORDER BY 1 NULLS FIRST`,
+      [d.oid],
+    );
+    const labels = await c.query(
+      `SELECT provider, label FROM pg_shseclabel WHERE objoid = $1 AND classoid = 'pg_catalog.pg_database'::regclass ORDER BY provider`,
+      [d.oid],
+    );
+    const providers: Record<string, DatabaseProperties['localeProvider']> = { c: 'libc', i: 'icu', b: 'builtin' };
+    return {
+      encoding: d.encoding,
+      collate: d.collate,
+      ctype: d.ctype,
+      localeProvider: providers[d.provider] ?? 'libc',
+      locale: d.locale ?? null,
+      icuRules: d.rules ?? null,
+      owner: d.owner,
+      acl: d.acl ?? null,
+      privileges: d.acl === null ? null : acl.rows.map((a) => ({ grantee: a.grantee, grantor: a.grantor, privilege: a.privilege, grantable: a.grantable })),
+      settings: settings.rows.flatMap((s) =>
+        (s.config as string[]).map((kv) => {
+          const eq = kv.indexOf('=');
+          return { role: s.role as string | null, name: eq < 0 ? kv : kv.slice(0, eq), value: eq < 0 ? '' : kv.slice(eq + 1) };
+        }),
+      ),
+      comment: d.comment ?? null,
+      securityLabels: labels.rows.map((l) => ({ provider: l.provider, label: l.label })),
+      connectionLimit: d.connlimit,
+      isTemplate: d.istemplate,
+      allowConnections: d.allowconn,
+      tablespace: d.tablespace ?? null,
+    };
+  });
+}
+
+/** Role and tablespace names of the cluster `ci` connects to. */
+export async function clusterNames(ci: ConnInfo, signal: AbortSignal): Promise<{ roles: Set<string>; tablespaces: Set<string> }> {
+  return withClient(ci, signal, async (c) => {
+    const roles = await c.query(`SELECT rolname FROM pg_roles`);
+    const spc = await c.query(`SELECT spcname FROM pg_tablespace`);
+    return { roles: new Set(roles.rows.map((r) => r.rolname as string)), tablespaces: new Set(spc.rows.map((r) => r.spcname as string)) };
+  });
+}
+
+/** CREATE DATABASE with the given clauses (dbprops.createClauses). Errors keep PostgreSQL's code. */
+export async function createDatabaseWith(ci: ConnInfo, name: string, clauses: string[], signal: AbortSignal): Promise<void> {
+  await withClient(ci, signal, async (c) => {
+    await c.query(`CREATE DATABASE ${quoteIdent(name)} ${clauses.join(' ')}`);
   });
 }

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { TableCount } from './pipeline/sqlscan.js';
 import type { Tier } from './keys.js';
+import { databasePropertiesSchema, type DatabaseProperties } from './dbprops.js';
 
 export const manifestSchema = z.object({
   format: z.literal(1),
@@ -20,6 +21,8 @@ export const manifestSchema = z.object({
   tables: z.array(z.object({ schema: z.string(), name: z.string(), rows: z.number() })),
   complete: z.boolean().optional(),
   reason: z.string().optional(),
+  /** The database's own properties (encoding, locale, owner, ACL, settings, ...): dbprops.ts. Absent in old manifests and for _globals. */
+  databaseProperties: databasePropertiesSchema.optional(),
   /** full | partial (pg_dump filters) | safety (taken before a --clean restore). Absent in old manifests: see manifestKind. */
   kind: z.enum(['full', 'partial', 'safety']).optional(),
   /** For partial backups: the filter options given (--schema=..., --table=..., --exclude-...=...). */
@@ -66,6 +69,7 @@ export function buildManifest(m: {
   tier: Tier;
   tables: TableCount[];
   reason?: string | undefined;
+  databaseProperties?: DatabaseProperties | undefined;
   kind?: BackupKind | undefined;
   safetyFor?: SafetyFor | undefined;
 }): Manifest {
@@ -88,6 +92,7 @@ export function buildManifest(m: {
     tables: m.tables.map((t) => ({ schema: t.schema, name: t.name, rows: t.rows })),
     complete: true,
     ...(m.reason ? { reason: m.reason } : {}),
+    ...(m.databaseProperties ? { databaseProperties: m.databaseProperties } : {}),
     kind,
     ...(filters.length ? { filters } : {}),
     ...(kind === 'safety' && m.safetyFor ? { safetyFor: m.safetyFor } : {}),
