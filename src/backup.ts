@@ -9,7 +9,7 @@ import { serverInfo, listDatabases, databaseProperties, DbError } from './db.js'
 import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from './errors.js';
 import { findBinaries, pickBinary, type PgBinary } from './pgbin.js';
 import { startDump } from './pipeline/dump.js';
-import { SqlScan } from './pipeline/sqlscan.js';
+import { DumpReader } from './pipeline/dumpreader.js';
 import { ParallelGzip } from './pipeline/compress.js';
 import { Measure } from './pipeline/measure.js';
 import { AgeEncryptStream, makeHeader, recipientOf } from './crypto/age.js';
@@ -144,9 +144,11 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   const full = o.kind !== 'safety' && filterOptions(o.dumpOptions).length === 0;
   const tier = o.tier !== 'auto' ? o.tier : full ? await pickTier(o.storage, dbName, start, ctx.signal) : 'daily';
 
-  const args = o.globals ? ['--globals-only', '--no-password'] : ['--format=plain', '--clean', '--if-exists', '--no-password', ...o.dumpOptions];
-  // Globals go without --clean: dropping every role (the restoring one included) cannot work
-  // on a live cluster; restore creates missing roles and sets every role's attributes instead.
+  // No --clean: its drop section cannot run into an empty database (ALTER DOMAIN ... DROP
+  // CONSTRAINT has no IF EXISTS; view placeholders need their schema), and the restore's own
+  // clean runs inside its transaction anyway. Globals go without it too: dropping every role
+  // (the restoring one included) cannot work on a live cluster.
+  const args = o.globals ? ['--globals-only', '--no-password'] : ['--format=plain', '--no-password', ...o.dumpOptions];
   const env = childEnv(conn, ctx.env);
   const secrets = [conn.password?.reveal()];
   log.info({ database: dbName, key, server: server.version, pgDump: `${bin.version} (${bin.path})`, tier }, 'backup started');
@@ -171,7 +173,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     stallMs: o.stallMs,
     onStderr: (l) => log.warn({ pgDump: l }, 'pg_dump says'),
   });
-  const scan = new SqlScan(undefined, true);
+  const scan = new DumpReader({ requireComplete: true });
   const stages: Array<Readable | Transform> = [dump.stream, scan];
   if (chain.gzip) stages.push(new ParallelGzip({ level: o.level }));
   if (ageHeader) stages.push(new AgeEncryptStream(ageHeader.header, ageHeader.fileKey));

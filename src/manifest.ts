@@ -1,6 +1,6 @@
 /** The manifest written beside every dump, once the dump is complete (DESIGN.md). */
 import { z } from 'zod';
-import type { TableCount } from './pipeline/sqlscan.js';
+import type { TableCount } from './pipeline/dumpreader.js';
 import type { Tier } from './keys.js';
 import { databasePropertiesSchema, type DatabaseProperties } from './dbprops.js';
 
@@ -100,7 +100,7 @@ export function buildManifest(m: {
 }
 
 /** Tables whose rows in the dump differ from the manifest's (manifest tables first, then extras). */
-export function rowCountDifferences(manifest: Manifest, dump: TableCount[]): { differ: string[]; extra: string[] } {
+export function rowCountDifferences(manifest: Pick<Manifest, 'tables'>, dump: TableCount[]): { differ: string[]; extra: string[] } {
   const differ: string[] = [];
   for (const t of manifest.tables) {
     const seen = dump.find((x) => x.schema === t.schema && x.name === t.name);

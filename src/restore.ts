@@ -6,10 +6,10 @@ import { restoreConfig, type RestoreConfig } from './config.js';
 import { type Context, humanBytes, humanDuration } from './context.js';
 import { childEnv, withDatabase, type ConnInfo } from './conn.js';
 import { cleanStatements, countRows, createDatabase, DbError, serverInfo, userTables, type ServerInfo } from './db.js';
-import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, firstError, isPgBackupError, messageOf } from './errors.js';
+import { CryptoError, DumpError, RestoreError, StorageError, UsageError, VerifyError, firstError, isPgBackupError, messageOf } from './errors.js';
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from './pgbin.js';
 import { PsqlSink } from './pipeline/psql.js';
-import { SqlScan, type LineFilter, type TableCount } from './pipeline/sqlscan.js';
+import { DumpReader, type Rewrite, type TableCount } from './pipeline/dumpreader.js';
 import { isZlibError } from './pipeline/compress.js';
 import { locate, openBackup, readManifest, type Located } from './reader.js';
 import { openStorage, type Storage, type Target } from './storage/index.js';
@@ -20,6 +20,9 @@ import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { manifestKind, rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
+import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb } from './restoreprops.js';
+import type { DatabaseProperties } from './dbprops.js';
+import { tableKey } from './db.js';
 
 export interface LoadedSecrets {
   identities: Secret<string[]>;
@@ -68,27 +71,41 @@ export function classifyReadError(e: unknown): unknown {
 }
 
 const CREATE_ROLE = /^CREATE ROLE ("(?:[^"]|"")*"|[^\s;]+);$/;
+const OWNER_TO = /^ALTER [A-Z ]+ [\s\S]* OWNER TO [^;]+;$/;
 
-export function compatFilter(server: ServerInfo, psql: PgBinary, noOwner: boolean, log: Context['log'], globals = false): LineFilter | undefined {
+/**
+ * What the restore changes in a dump, statement by statement (never inside a literal, a body
+ * or COPY data): settings the server predates, psql meta-commands this psql lacks, ownership
+ * under --no-owner, and, for cluster globals, roles that may exist already.
+ */
+export function compatRewrite(server: ServerInfo, psql: PgBinary, noOwner: boolean, log: Context['log'], globals = false): Rewrite {
   const dropTimeout = server.major < 17;
   const dropRestrict = !psqlKnowsRestrict(psql);
-  if (!dropTimeout && !dropRestrict && !noOwner && !globals) return undefined;
   let noted = false;
-  return (line) => {
+  return (st) => {
+    if (st.meta) {
+      if (/^\\(c|connect)\s/.test(st.text)) {
+        throw new RestoreError(
+          'CONNECT_IN_DUMP',
+          'the dump switches databases (\\connect): it was made by pg_dumpall or pg_dump --create, which one transaction cannot restore; restore one database\'s plain dump',
+        );
+      }
+      if (dropRestrict && /^\\(un)?restrict\s/.test(st.text)) return null;
+      return undefined;
+    }
     if (globals) {
       // Roles that exist already stay (their attributes are set by the ALTER ROLE that follows).
-      const m = CREATE_ROLE.exec(line);
+      const m = CREATE_ROLE.exec(st.text);
       if (m) return `DO $pgbackup$ BEGIN CREATE ROLE ${m[1]}; EXCEPTION WHEN duplicate_object THEN NULL; END $pgbackup$;`;
-      if (line.startsWith('DROP ROLE ')) return null;
+      if (st.text.startsWith('DROP ROLE ')) return null;
     }
-    if (dropTimeout && line.startsWith('SET transaction_timeout')) {
+    if (dropTimeout && st.section !== 'body' && /^SET\s+transaction_timeout\s*=/i.test(st.text)) {
       if (!noted) log.info(`dropping "SET transaction_timeout" (server ${server.version} predates it)`);
       noted = true;
       return null;
     }
-    if (dropRestrict && (line.startsWith('\\restrict ') || line.startsWith('\\unrestrict '))) return null;
-    if (noOwner && /^ALTER [A-Z ]+ .* OWNER TO .*;$/.test(line)) return null;
-    return line;
+    if (noOwner && OWNER_TO.test(st.text)) return null;
+    return undefined;
   };
 }
 
@@ -119,7 +136,19 @@ export async function loadInto(
   located: Located,
   secrets: LoadedSecrets,
   dest: ConnInfo,
-  opts: { preamble?: string[]; noOwner?: boolean; globals?: boolean; opened?: Awaited<ReturnType<typeof openBackup>> },
+  opts: {
+    /** Statements sent before the dump, inside its transaction (the --clean drops, settings). */
+    preamble?: string[];
+    /** Statements sent after the dump, inside its transaction (database properties). */
+    postamble?: string[];
+    noOwner?: boolean;
+    globals?: boolean;
+    opened?: Awaited<ReturnType<typeof openBackup>>;
+    /** The manifest's stored size and sha256: psql gets its end of input only when both match. */
+    expect?: { size: number; sha256: string; tables: TableCount[] } | undefined;
+    /** Extra rewrites, tried after the compatibility ones. */
+    rewrite?: Rewrite | undefined;
+  },
 ): Promise<LoadResult> {
   const t0 = Date.now();
   const server = await serverInfo(dest, ctx.signal).catch((e) => {
@@ -128,20 +157,55 @@ export async function loadInto(
   });
   const psql = await choosePsql(server, ctx.env, ctx.log);
   const opened = opts.opened ?? (await openBackup(ctx, located, decryptSecrets(secrets)));
-  const scan = new SqlScan(compatFilter(server, psql, Boolean(opts.noOwner), ctx.log, Boolean(opts.globals)));
+  const compat = compatRewrite(server, psql, Boolean(opts.noOwner), ctx.log, Boolean(opts.globals));
+  const extra = opts.rewrite;
+  const scan = new DumpReader({
+    rewrite: extra ? (st) => { const r = compat(st); return r !== undefined ? r : extra(st); } : compat,
+    // Nothing incomplete commits: no end of input for psql without pg_dump's completion marker.
+    requireComplete: true,
+    // A `pg_dump --clean` file: its drops cannot run into an empty database; ours run in the transaction.
+    skipClean: true,
+    // pg_dump's BEGIN/COMMIT around large objects would commit the restore's transaction halfway.
+    dropBlobTransaction: true,
+  });
+  const measure = opened.measure;
   const sink = new PsqlSink({
     bin: psql.path,
     env: quietNotices(childEnv(dest, ctx.env)),
     secrets: [dest.password?.reveal()],
     onStderr: (l) => ctx.log.warn({ psql: l }, 'psql says'),
+    // Runs after every upstream stage has flushed (every age chunk authenticated, every gzip
+    // member checked, the completion marker seen): the last chance to withhold the commit.
+    beforeEnd: () => {
+      if (opts.postamble?.length) return opts.postamble.join('\n') + '\n';
+      return undefined;
+    },
+    check: () => {
+      if (!opts.expect) return;
+      if (measure.bytes !== opts.expect.size) {
+        throw new VerifyError('SIZE', `the object has ${measure.bytes} bytes, its manifest says ${opts.expect.size}: nothing was restored`);
+      }
+      const sha = measure.digest();
+      if (sha !== opts.expect.sha256) {
+        throw new VerifyError('CHECKSUM', `the object's sha256 ${sha} differs from its manifest's ${opts.expect.sha256}: nothing was restored`);
+      }
+      // Rows as the dump held them, counted as they went by, against the manifest: before the commit.
+      const cmp = rowCountDifferences({ tables: opts.expect.tables }, scan.tables);
+      const differ = [...cmp.differ, ...cmp.extra];
+      if (differ.length) throw new VerifyError('ROW_COUNTS', `the dump's row counts differ from its manifest's, so nothing was restored:\n  ${differ.join('\n  ')}`);
+    },
   });
   if (opts.preamble?.length) sink.write(opts.preamble.join('\n') + '\n');
   try {
     await pipeline([...opened.stages, scan, sink], { signal: ctx.signal });
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (e instanceof DumpError && e.code === 'INCOMPLETE_DUMP') {
+      throw new VerifyError('INCOMPLETE', `${located.display} does not end with pg_dump's completion marker: it is cut short (or not a pg_dump file); nothing was restored`, { cause: e });
+    }
     throw firstError([classifyReadError(e)]);
   }
+  if (scan.skippedClean) ctx.log.info({ statements: scan.skippedClean }, "skipped the dump's own --clean drop statements (the restore's clean runs inside its transaction)");
   return { tables: scan.tables, sqlBytes: scan.bytes, storedBytes: opened.measure.bytes, sha256: opened.measure.digest(), complete: scan.complete, durationMs: Date.now() - t0 };
 }
 
@@ -150,7 +214,7 @@ export async function compareCounts(ctx: Context, dest: ConnInfo, expected: Arra
   const actual = await countRows(dest, expected, ctx.signal);
   const out: string[] = [];
   for (const t of expected) {
-    const got = actual.get(`${t.schema}.${t.name}`);
+    const got = actual.get(tableKey(t.schema, t.name));
     if (got === null || got === undefined) out.push(`${t.schema}.${t.name}: table missing after restore (expected ${t.rows} rows)`);
     else if (got !== t.rows) out.push(`${t.schema}.${t.name}: ${got} rows, expected ${t.rows}`);
   }
@@ -167,7 +231,7 @@ async function confirm(ctx: Context, question: string): Promise<boolean> {
   }
 }
 
-async function prepareTarget(ctx: Context, cfg: RestoreConfig): Promise<{ hasTables: boolean; created: boolean }> {
+async function prepareTarget(ctx: Context, cfg: RestoreConfig, made: CreatedDb = {}, props?: DatabaseProperties): Promise<{ hasTables: boolean; created: boolean }> {
   const name = cfg.dest.database!;
   try {
     const tables = await userTables(cfg.dest, ctx.signal);
@@ -180,15 +244,25 @@ async function prepareTarget(ctx: Context, cfg: RestoreConfig): Promise<{ hasTab
     if (e.pgCode !== '3D000') throw new RestoreError('CONNECT', e.message, { cause: e });
     if (!cfg.create) throw new UsageError(`target database "${name}" does not exist: give --create to create it`);
     const maint = withDatabase(cfg.dest, 'postgres');
-    await createDatabase(maint, name, ctx.signal).catch((err) => {
-      throw new RestoreError('CREATE', `cannot create database "${name}": ${messageOf(err)}`, { cause: err });
-    });
-    ctx.log.info({ database: name }, 'created the target database');
+    // Like the source (encoding, locale), or exit 2 naming what this cluster lacks.
+    await createTargetDatabase(ctx, maint, name, props, cfg.createWith, made);
     return { hasTables: false, created: true };
   }
 }
 
 export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<number> {
+  // A database the restore creates is dropped again on any failure before its load commits
+  // (psql error, damaged data, SIGINT/SIGTERM): the error propagates after the drop.
+  const made: CreatedDb = {};
+  try {
+    return await restoreOnce(ctx, parsed, made);
+  } catch (e) {
+    await dropCreated(ctx, made, e);
+    throw e;
+  }
+}
+
+async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promise<number> {
   const cfg = restoreConfig(parsed, ctx.env);
   const secrets = await loadSecrets(cfg);
   const database = cfg.database ?? cfg.dest.database!;
@@ -197,6 +271,10 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
   const { manifest, problem } = await readManifest(ctx, located.storage, located.key).catch(() => ({ manifest: null as Manifest | null, problem: 'unreadable' }));
   if (!manifest && cfg.key === undefined) throw new StorageError('INCOMPLETE', `${located.display}: ${problem}`);
   if (!manifest) ctx.log.warn({ key: located.display }, `restoring without a manifest: ${problem}; row counts are checked against the dump itself`);
+  if (manifest && manifest.sizes.stored !== located.size) {
+    // Known before anything starts: do not touch the target for an object that is not what its manifest describes.
+    throw new VerifyError('SIZE', `${located.display} has ${located.size} bytes, its manifest says ${manifest.sizes.stored}: it is truncated or was replaced; nothing was changed`);
+  }
 
   // The age header is checked before the target is touched.
   const opened = await openBackup(ctx, located, decryptSecrets(secrets));
@@ -206,7 +284,7 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
   }
   // Cluster globals (roles) are not a database's contents: no table check, no safety backup.
   const globals = (manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB;
-  const state = globals ? { hasTables: false, created: false } : await prepareTarget(ctx, cfg);
+  const state = globals ? { hasTables: false, created: false } : await prepareTarget(ctx, cfg, made, manifest?.databaseProperties);
   const kind = manifest ? manifestKind(manifest) : 'full';
   if (state.hasTables && kind === 'partial') {
     throw new UsageError(
@@ -256,7 +334,16 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
     preamble = await cleanStatements(cfg.dest, ctx.signal);
   }
 
-  const res = await loadInto(ctx, located, secrets, cfg.dest, { preamble, noOwner: cfg.noOwner, globals, opened });
+  const res = await loadInto(ctx, located, secrets, cfg.dest, {
+    preamble,
+    // Owner, ACL, settings, comment, labels: inside the transaction, after the dump.
+    postamble: await propertiesPostamble(ctx, cfg.dest, { created: state.created, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties, globals }),
+    noOwner: cfg.noOwner,
+    globals,
+    opened,
+    expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
+  });
+  made.loaded = true; // committed: the database stays, whatever the checks below find
   if (manifest && manifest.sha256 !== res.sha256) {
     // Every age chunk was authenticated, so this means the manifest and object disagree.
     throw new VerifyError('CHECKSUM', `restored, but the object's sha256 ${res.sha256} differs from its manifest's ${manifest.sha256}`);

@@ -11,11 +11,11 @@ import type { Parsed } from './cli.js';
 import { verifyConfig, type VerifyConfig } from './config.js';
 import { type Context, humanDuration } from './context.js';
 import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBackupError, isPgBackupError, messageOf, InterruptedError } from './errors.js';
-import { listBackups } from './catalog.js';
+import { listBackups, selectBackup } from './catalog.js';
 import { dbPrefix } from './keys.js';
 import { openStorage } from './storage/index.js';
 import { displayKey, locate, openBackup, readManifest, type Located } from './reader.js';
-import { SqlScan } from './pipeline/sqlscan.js';
+import { DumpReader } from './pipeline/dumpreader.js';
 import { isZlibError } from './pipeline/compress.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
 import { createDatabase, dropDatabase } from './db.js';
@@ -55,7 +55,7 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
   if (manifest) pass('manifest', `present (${manifest.tables.length} tables, tier ${manifest.tier})`);
   else fail('manifest', problem ?? 'missing', 7);
 
-  const scan = new SqlScan();
+  const scan = new DumpReader();
   let readOk = false;
   let opened: Awaited<ReturnType<typeof openBackup>> | undefined;
   try {
@@ -105,7 +105,7 @@ async function restoreCheck(
   secrets: LoadedSecrets,
   server: ConnInfo,
   manifest: Manifest | null,
-  scan: SqlScan,
+  scan: DumpReader,
   report: Report,
   note: (check: string, detail: string, exit?: number) => void,
 ): Promise<void> {
@@ -141,8 +141,12 @@ async function select(ctx: Context, cfg: VerifyConfig): Promise<Located[]> {
   const storage = openStorage(cfg.target);
   const all = await listBackups(storage, cfg.database !== undefined ? dbPrefix('', cfg.database) : '', ctx.signal, cfg.database);
   if (cfg.latest) {
-    const b = all.find((x) => x.complete);
-    if (!b) throw new StorageError('NOT_FOUND', `no complete backup of database "${cfg.database}" in ${storage.description}`);
+    // The backup a `restore --latest` would take: full unless --any-kind, unreadable and future-dated ones skipped.
+    const { pick, skipped } = await selectBackup(storage, all, { anyKind: cfg.anyKind, signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
+    if (!pick) {
+      throw new StorageError('NOT_FOUND', `no complete backup${cfg.anyKind ? '' : ' (full)'} of database "${cfg.database}" in ${storage.description}${skipped.length ? `; skipped: ${skipped.join(', ')}` : ''}`);
+    }
+    const b = pick.entry;
     return [{ storage, key: b.key, display: displayKey(cfg.target, b.key), size: b.size }];
   }
   return all.map((b) => ({ storage, key: b.key, display: displayKey(cfg.target, b.key), size: b.size }));
@@ -153,8 +157,11 @@ export async function verifyCommand(ctx: Context, parsed: Parsed): Promise<numbe
   const secrets = await loadSecrets(cfg);
   const targets = await select(ctx, cfg);
   if (targets.length === 0) {
-    ctx.out(`no backups to verify in ${openStorage(cfg.target).description}\n`);
-    return 0;
+    // Nothing to verify is a failure: an empty or mistyped folder/prefix must not keep a weekly job green.
+    throw new StorageError(
+      'NOT_FOUND',
+      `no backups to verify in ${openStorage(cfg.target).description}${cfg.database !== undefined ? ` for database "${cfg.database}"` : ''}: is the target (--from / PGBACKUP_TARGET) right?`,
+    );
   }
   const reports: Report[] = [];
   let code = 0;

@@ -15,6 +15,10 @@ export interface PsqlSpawn {
   secrets: Array<string | undefined>;
   extraArgs?: string[];
   onStderr?: (line: string) => void;
+  /** Called once the input is complete, before psql's end of input: more input to send last, or nothing. */
+  beforeEnd?: () => string | undefined;
+  /** Called after `beforeEnd`: throwing withholds the end of input (psql is killed, nothing commits). */
+  check?: () => void;
 }
 
 export function psqlArgs(extra: string[] = []): string[] {
@@ -29,7 +33,7 @@ export class PsqlSink extends Writable {
   private pending: ((e?: Error | null) => void) | null = null;
   private hasExited = false;
 
-  constructor(o: PsqlSpawn) {
+  constructor(private readonly o: PsqlSpawn) {
     super({ highWaterMark: 1 << 20 });
     this.child = spawn(o.bin, psqlArgs(o.extraArgs), { env: o.env, stdio: ['pipe', 'ignore', 'pipe'] });
     let spawnError: Error | undefined;
@@ -68,6 +72,20 @@ export class PsqlSink extends Writable {
 
   override _final(cb: (e?: Error | null) => void): void {
     if (this.failure) return cb(this.failure);
+    let last: string | undefined;
+    try {
+      last = this.o.beforeEnd?.();
+      this.o.check?.();
+    } catch (e) {
+      // psql must not see a clean end of input: kill it, then report why.
+      this.child.kill('SIGKILL');
+      void this.exited.then(() => {
+        this.child.stdin!.destroy();
+        cb(e as Error);
+      });
+      return;
+    }
+    if (last) this.child.stdin!.write(last);
     this.child.stdin!.end();
     void this.exited.then(() => cb(this.failure));
   }
