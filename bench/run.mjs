@@ -4,7 +4,7 @@
 //
 //   npm run bench                 # about 1 GB of SQL
 //   npm run bench -- --gb 4       # about 4 GB of SQL
-//   npm run bench -- --only backup|restore
+//   npm run bench -- --only backup|restore|reader
 //
 // Needs: PostgreSQL server and client binaries, `gzip`, and the `age` CLI for the shell
 // baseline (apt-get install age). Starts its own cluster and S3 server, stops them at the end.
@@ -15,6 +15,10 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCluster, clientBinDir } from '../test/support/pg.mjs';
 import { startS3 } from '../test/support/s3.mjs';
+import { createReadStream } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SqlScan } from './baseline/linescan.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin/pgbackup');
@@ -98,18 +102,41 @@ async function main() {
 
     // Plain dump size.
     const plainFile = join(work, 'plain.sql');
-    const dumpToFile = await sh(`"${bin}/pg_dump" --clean --if-exists > "${plainFile}"`, pgenv);
+    const dumpToFile = await sh(`"${bin}/pg_dump" > "${plainFile}"`, pgenv);
     const sqlBytes = statSync(plainFile).size;
     log(`plain SQL: ${mib(sqlBytes)} MiB`);
 
-    if (only !== 'restore') {
-      const devnull = await sh(`"${bin}/pg_dump" --clean --if-exists > /dev/null`, pgenv);
+    if (only === null || only === 'reader') {
+      // The dump reader's throughput against the line scanner it replaced, on the same file
+      // (from the page cache), alternating so that both see the same machine.
+      const { DumpReader } = await import('../dist/pipeline/dumpreader.js');
+      const pass = async (make) => {
+        const t = process.hrtime.bigint();
+        const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
+        const stage = make();
+        await pipeline(createReadStream(plainFile, { highWaterMark: 1 << 20 }), stage, sink);
+        return { ms: Number(process.hrtime.bigint() - t) / 1e6, rows: stage.tables.reduce((a, x) => a + x.rows, 0) };
+      };
+      const best = { line: Infinity, reader: Infinity, restore: Infinity };
+      for (let round = 0; round < 3; round++) {
+        best.line = Math.min(best.line, (await pass(() => new SqlScan())).ms);
+        best.reader = Math.min(best.reader, (await pass(() => new DumpReader({ requireComplete: true }))).ms);
+        // As restore runs it: rewrites asked of every statement, clean section and blob transaction checked.
+        best.restore = Math.min(best.restore, (await pass(() => new DumpReader({ requireComplete: true, skipClean: true, dropBlobTransaction: true, rewrite: () => undefined }))).ms);
+      }
+      const rate = (ms) => `${(sqlBytes / 1024 / 1024 / (ms / 1000)).toFixed(0)} MiB/s`;
+      row('line scanner (0.1) over plain.sql', best.line, 0, '', rate(best.line));
+      row('dump reader over plain.sql (backup)', best.reader, best.line, 'line scanner', rate(best.reader));
+      row('dump reader over plain.sql (restore rewrites)', best.restore, best.line, 'line scanner', rate(best.restore));
+    }
+    if (only === null || only === 'backup') {
+      const devnull = await sh(`"${bin}/pg_dump" > /dev/null`, pgenv);
       row('pg_dump > /dev/null', devnull.ms, 0, '');
       let shell = null;
       let shellSize = 0;
       if (haveAge) {
         const out = join(work, 'shell.sql.gz.age');
-        shell = await sh(`"${bin}/pg_dump" --clean --if-exists | gzip -6 | age -r ${recipient} > "${out}"`, pgenv);
+        shell = await sh(`"${bin}/pg_dump" | gzip -6 | age -r ${recipient} > "${out}"`, pgenv);
         shellSize = statSync(out).size;
         rmSync(out);
         row('pg_dump | gzip -6 | age -r KEY > file', shell.ms, devnull.ms, 'pg_dump', `${mib(shellSize)} MiB`);
@@ -123,7 +150,7 @@ async function main() {
       row('pgbackup backup -> S3 (s3rver)', s.ms, shell?.ms, 'shell', `${(s.ms / devnull.ms).toFixed(2)}x pg_dump, peak RSS ${mib(s.peak)} MiB`);
       writeFileSync(join(work, 'keys.json'), JSON.stringify({ folder, fkey, s3key: s.stdout.trim() }));
     }
-    if (only !== 'backup') {
+    if (only === null || only === 'restore') {
       let keys;
       try {
         keys = JSON.parse(readFileSync(join(work, 'keys.json'), 'utf8'));
