@@ -66,6 +66,7 @@ List backups, newest first: key, database, time, size, tier, and whether each is
     positionals: 1,
     spec: {
       latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
+      'db-encoding': S, 'db-locale': S, 'create-with-defaults': B, 'apply-database-properties': B,
       clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B,
     },
     usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
@@ -87,6 +88,15 @@ Target:
   --yes                     confirm --clean when not on a terminal
   --no-safety-backup        skip the backup of the target taken before --clean
   --no-owner                do not fail on ownership of roles the target lacks
+Database properties (encoding, locale, owner, ACL, settings, comment, security labels):
+  --create makes the database with the source's encoding and locale and applies the rest; when
+  this server lacks the locale (or encoding) it stops before changing anything, with exit 2.
+  --db-encoding ENC         --create: this encoding instead of the source's
+  --db-locale LOCALE        --create: this libc locale (LC_COLLATE and LC_CTYPE) instead of the source's
+  --create-with-defaults    --create: the cluster's default encoding and locale (template0's)
+  --apply-database-properties
+                            with --clean into an existing database: apply the source's owner, ACL,
+                            settings, comment and security labels (else the target keeps its own)
 Secrets:
   --identity FILE           age identity file (repeatable) (PGBACKUP_IDENTITY_FILE)
   --passphrase-file F       passphrase (PGBACKUP_PASSPHRASE_FILE)`,

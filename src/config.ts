@@ -334,6 +334,10 @@ export interface RestoreConfig extends SecretsConfig {
   yes: boolean;
   safetyBackup: boolean;
   noOwner: boolean;
+  /** --create: how to make the database (else like the source: encoding, locale). */
+  createWith: { encoding?: string | undefined; locale?: string | undefined; defaults: boolean };
+  /** --clean into an existing database: apply the source's properties too. */
+  applyDatabaseProperties: boolean;
   recipients: string[];
   json: boolean;
 }
@@ -350,6 +354,10 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   const target = fromTarget(probs, v, env);
   const dest = source(probs, '--to', str(v.to), env);
   if (dest && !dest.database) probs.add('--to: names no database (postgres://.../DBNAME, DATABASE_URL or PGDATABASE)');
+  for (const f of ['db-encoding', 'db-locale', 'create-with-defaults'] as const) {
+    if (v[f] !== undefined && v[f] !== false && !bool(v.create)) probs.add(`--${f}: only with --create (it chooses how the database is created)`);
+  }
+  if (bool(v['create-with-defaults']) && str(v['db-locale']) !== undefined) probs.add('--create-with-defaults and --db-locale: give one of them');
   const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
   probs.done();
   return Object.freeze({
@@ -366,6 +374,8 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     yes: bool(v.yes),
     safetyBackup: !bool(v['no-safety-backup']),
     noOwner: bool(v['no-owner']),
+    createWith: { encoding: str(v['db-encoding']), locale: str(v['db-locale']), defaults: bool(v['create-with-defaults']) },
+    applyDatabaseProperties: bool(v['apply-database-properties']),
     recipients: envRecipients,
     json: bool(v.json),
   });

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { type ConnInfo, pgConfig, describeConn } from './conn.js';
 import { messageOf } from './errors.js';
 import type { DatabaseProperties } from './dbprops.js';
+import { decodeName } from './pipeline/pgencoding.js';
 
 export class DbError extends Error {
   constructor(message: string, readonly pgCode?: string, options?: { cause?: unknown }) {
@@ -87,15 +88,51 @@ export async function userTables(ci: ConnInfo, signal: AbortSignal): Promise<Arr
   });
 }
 
+/** The key countRows gives a table (schema and name as the manifest spells them). */
+export function tableKey(schema: string, name: string): string {
+  return JSON.stringify([schema, name]);
+}
+
+/**
+ * Row counts of `tables` (named as the manifest names them: pgencoding.decodeName of the bytes
+ * in the database's encoding, so SQL_ASCII names are escaped bytes), keyed by tableKey; null for
+ * a table that is missing or cannot be read. Tables are found by the raw bytes of their names
+ * and counted by oid on the server, never by sending a name back: a SQL_ASCII name need not be
+ * valid in the connection's UTF8.
+ */
 export async function countRows(ci: ConnInfo, tables: Array<{ schema: string; name: string }>, signal: AbortSignal): Promise<Map<string, number | null>> {
   return withClient(ci, signal, async (c) => {
+    const cat = await c.query(
+      `SELECT c.oid::int8::text AS oid, getdatabaseencoding() AS enc,
+              encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s,
+              encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`,
+    );
+    const oids = new Map<string, string>();
+    for (const r of cat.rows) {
+      oids.set(tableKey(decodeName(Buffer.from(r.s, 'hex'), r.enc), decodeName(Buffer.from(r.t, 'hex'), r.enc)), r.oid);
+    }
     const out = new Map<string, number | null>();
     for (const t of tables) {
+      const key = tableKey(t.schema, t.name);
+      const oid = oids.get(key);
+      if (oid === undefined) {
+        out.set(key, null);
+        continue;
+      }
       try {
-        const r = await c.query(`SELECT count(*)::bigint AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-        out.set(`${t.schema}.${t.name}`, Number(r.rows[0].n));
+        const r = await c.query(`SELECT query_to_xml(format('SELECT count(*) AS n FROM ONLY %s', $1::oid::regclass), false, true, '')::text AS x`, [oid]);
+        const m = /<n>(\d+)<\/n>/.exec(String(r.rows[0].x));
+        out.set(key, m ? Number(m[1]) : null);
       } catch {
-        out.set(`${t.schema}.${t.name}`, null);
+        // A server without query_to_xml: by name, which is exact for every encoding but SQL_ASCII.
+        try {
+          const r = await c.query(`SELECT count(*)::bigint AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
+          out.set(key, Number(r.rows[0].n));
+        } catch {
+          out.set(key, null);
+        }
       }
     }
     return out;

@@ -196,7 +196,7 @@ export function propertyStatements(p: DatabaseProperties, db: string, t: TargetF
   }
   const missingRoles = new Set<string>();
   for (const s of p.settings) {
-    const role = s.role === null ? null : mapRole(s.role);
+    const role = s.role;
     if (role !== null && !has(role)) {
       missingRoles.add(role);
       continue;

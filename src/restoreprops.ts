@@ -1,0 +1,125 @@
+/**
+ * The restore's side of database properties (dbprops.ts): create the target like the source
+ * (or stop with exit 2 naming what this cluster lacks), the statements that apply owner, ACL,
+ * settings, comment and security labels inside the restore's transaction, and dropping a
+ * database the restore created when the restore fails.
+ */
+import type { Context } from './context.js';
+import type { ConnInfo } from './conn.js';
+import { clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, serverInfo, DbError } from './db.js';
+import { createClauses, isLocaleError, propertyStatements, type CreateChoice, type DatabaseProperties } from './dbprops.js';
+import { RestoreError, UsageError, messageOf } from './errors.js';
+
+/** A database this restore created: dropped again unless the load committed. */
+export interface CreatedDb {
+  admin?: ConnInfo;
+  name?: string;
+  /** The load committed: from here on the database stays. */
+  loaded?: boolean;
+}
+
+const CHOOSE = 'choose another with --db-encoding ENC and/or --db-locale LOCALE, or --create-with-defaults for the cluster\'s defaults';
+
+function describeSource(p: DatabaseProperties): string {
+  const loc = p.localeProvider === 'libc' ? `LC_COLLATE "${p.collate}", LC_CTYPE "${p.ctype}"` : `${p.localeProvider} locale "${p.locale}" (LC_COLLATE "${p.collate}", LC_CTYPE "${p.ctype}")`;
+  return `encoding ${p.encoding}, ${loc}`;
+}
+
+/**
+ * CREATE DATABASE `name` on the cluster of `admin` with the source's encoding and locale (or
+ * `choice`). When the cluster lacks them, nothing is created and a usage error (exit 2) says
+ * what is missing and which flags choose otherwise.
+ */
+export async function createTargetDatabase(ctx: Context, admin: ConnInfo, name: string, props: DatabaseProperties | undefined, choice: CreateChoice, made: CreatedDb): Promise<void> {
+  const wrap = (e: unknown) => (e instanceof DbError ? new RestoreError('CREATE', `cannot create database "${name}": ${e.message}`, { cause: e }) : e);
+  const server = await serverInfo(admin, ctx.signal).catch((e) => {
+    throw wrap(e);
+  });
+  const names = props?.tablespace ? await clusterNames(admin, ctx.signal).catch(() => undefined) : undefined;
+  const plan = createClauses(props, server.versionNum, choice, names?.tablespaces);
+  if ('problem' in plan) {
+    throw new UsageError(`cannot create database "${name}" like the source on this server (PostgreSQL ${server.version}): ${plan.problem}; nothing was changed. ${CHOOSE}`);
+  }
+  for (const n of plan.notes) ctx.log.warn({ database: name }, n);
+  if (!props && !choice.encoding && !choice.locale) {
+    ctx.log.info({ database: name }, 'the backup records no database properties (a file, or a manifest from an older pgbackup): creating the database with the cluster\'s defaults');
+  }
+  try {
+    await createDatabaseWith(admin, name, plan.clauses, ctx.signal);
+  } catch (e) {
+    if (ctx.signal.aborted) {
+      // The server may have finished CREATE DATABASE before the connection closed.
+      made.admin = admin;
+      made.name = name;
+      throw e;
+    }
+    const pgCode = e instanceof DbError ? e.pgCode : undefined;
+    const msg = messageOf(e instanceof DbError && e.cause ? e.cause : e);
+    if (isLocaleError(pgCode, messageOf(e))) {
+      const what = props && !choice.defaults ? `as the source was (${describeSource(props)})` : `with ${plan.describe}`;
+      throw new UsageError(`this server cannot create database "${name}" ${what}: ${msg}. Nothing was changed. Install the locale on the target server, or ${CHOOSE}`);
+    }
+    throw wrap(e);
+  }
+  made.admin = admin;
+  made.name = name;
+  ctx.log.info({ database: name, with: plan.describe }, 'created the target database');
+}
+
+/**
+ * Statements for the restore's transaction that give the target the source's owner, ACL,
+ * settings, comment, security labels and connection limit: always after --create, and with
+ * --apply-database-properties into an existing database. Warnings for what this cluster cannot
+ * take (missing roles) are logged.
+ */
+export async function propertiesPostamble(
+  ctx: Context,
+  dest: ConnInfo,
+  o: { created: boolean; apply: boolean; props: DatabaseProperties | undefined; globals?: boolean },
+): Promise<string[]> {
+  if (o.globals) return [];
+  const name = dest.database!;
+  if (!o.props) {
+    if (o.apply) ctx.log.warn('--apply-database-properties: the backup records no database properties (a file, or a manifest from an older pgbackup); nothing to apply');
+    return [];
+  }
+  if (!o.created && !o.apply) {
+    ctx.log.info({ database: name }, "the target keeps its own database properties (owner, ACL, settings, comment); --apply-database-properties applies the source's");
+    return [];
+  }
+  const wrap = (e: unknown) => (e instanceof DbError ? new RestoreError('CONNECT', e.message, { cause: e }) : e);
+  const current = await databaseProperties(dest, ctx.signal).catch((e) => {
+    throw wrap(e);
+  });
+  const { roles } = await clusterNames(dest, ctx.signal).catch((e) => {
+    throw wrap(e);
+  });
+  if (!o.created) {
+    const p = o.props;
+    const differ = [
+      p.encoding !== current.encoding ? `encoding ${current.encoding} (source ${p.encoding})` : '',
+      p.collate !== current.collate || p.ctype !== current.ctype ? `LC_COLLATE/LC_CTYPE ${current.collate}/${current.ctype} (source ${p.collate}/${p.ctype})` : '',
+      p.localeProvider !== current.localeProvider || (p.locale ?? null) !== (current.locale ?? null) ? `locale provider ${current.localeProvider} ${current.locale ?? ''} (source ${p.localeProvider} ${p.locale ?? ''})` : '',
+    ].filter(Boolean);
+    if (differ.length) ctx.log.warn({ database: name }, `an existing database keeps its ${differ.join(', ')}: only --create sets them`);
+  }
+  const plan = propertyStatements(o.props, name, { roles, current });
+  for (const w of plan.warnings) ctx.log.warn({ database: name }, w);
+  return plan.statements;
+}
+
+/** Drop the database a failed restore created (a fresh signal: also after an interruption). */
+export async function dropCreated(ctx: Context, made: CreatedDb, why: unknown): Promise<void> {
+  if (!made.admin || !made.name || made.loaded) return;
+  const { admin, name } = made;
+  made.name = undefined;
+  try {
+    const signal = AbortSignal.timeout(30_000);
+    if (await databaseExists(admin, name, signal)) {
+      await dropDatabase(admin, name, signal);
+      ctx.log.info({ database: name, reason: messageOf(why) }, 'the restore failed: dropped the database it had created');
+    }
+  } catch (e) {
+    ctx.log.error({ database: name, err: messageOf(e) }, 'the restore failed and the database it created could not be dropped; drop it by hand');
+  }
+}
