@@ -82,7 +82,8 @@ Which backup:
   --from TARGET             where backups are (else PGBACKUP_TARGET, else ./backups)
   --database NAME           which database's backups (default: the target database's name)
 Target:
-  --to URL                  the database to restore into (else DATABASE_URL, else PG* variables)
+  --to URL                  the database to restore into (required: the target is never taken
+                            from DATABASE_URL or PG* variables)
   --create                  create the target database when it does not exist
   --clean                   replace the contents of a target that already has tables
   --yes                     confirm --clean when not on a terminal

@@ -298,10 +298,26 @@ function fromTarget(probs: Problems, v: Parsed['values'], env: Env): Target | un
   return probs.try(() => parseTarget(str(v.from) ?? env.PGBACKUP_TARGET ?? './backups', env, str(v.from) !== undefined ? '--from' : 'PGBACKUP_TARGET'));
 }
 
+/**
+ * A point in time for --at. Without a zone it is UTC (never the machine's local time): a date
+ * alone is the end of that UTC day; `2026-11-29T07:00`, `2026-11-29 07:00:00` and the keys'
+ * `20261129T070000Z` are UTC. Anything else must be ISO 8601 with Z or an offset.
+ */
+export function parseAt(raw: string): Date {
+  const s = raw.trim();
+  let iso: string | null = null;
+  let m: RegExpExecArray | null;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) iso = `${s}T23:59:59Z`;
+  else if ((m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s))) {
+    iso = `${m[1]}T${m[2]}${m[3] ? m[3].toUpperCase() : 'Z'}`;
+  } else if ((m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z?$/i.exec(s))) iso = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`;
+  return iso ? new Date(iso) : new Date(NaN);
+}
+
 const atSchema = z.string().transform((s, ctx) => {
-  const d = new Date(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T23:59:59Z` : s);
+  const d = parseAt(s);
   if (Number.isNaN(d.getTime())) {
-    ctx.addIssue({ code: 'custom', message: `not a time: "${s}" (e.g. 2025-11-08T19:00:00Z or 2025-11-08)` });
+    ctx.addIssue({ code: 'custom', message: `not a time: "${s}" (ISO 8601, UTC unless it names a zone: 2025-11-08T19:00:00, 2025-11-08T19:00:00+01:00 or 2025-11-08)` });
     return z.NEVER;
   }
   return d;
@@ -352,8 +368,13 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   if (chosen === 0) probs.add('which backup: give a KEY (or file), --latest or --at TIME');
   if (chosen > 1) probs.add('which backup: give only one of KEY, --latest, --at');
   const target = fromTarget(probs, v, env);
-  const dest = source(probs, '--to', str(v.to), env);
-  if (dest && !dest.database) probs.add('--to: names no database (postgres://.../DBNAME, DATABASE_URL or PGDATABASE)');
+  // The target is always explicit: never DATABASE_URL or PG* alone (on a backup host that may be production).
+  const toRaw = str(v.to);
+  if (toRaw === undefined) {
+    probs.add('--to: required: the database to restore into (postgres://user@host:port/DBNAME); restore never takes its target from DATABASE_URL or PG* variables');
+  }
+  const dest = toRaw !== undefined ? probs.try(() => connFromUrl(toRaw, '--to')) : undefined;
+  if (dest && !dest.database) probs.add('--to: names no database (postgres://user@host:port/DBNAME)');
   for (const f of ['db-encoding', 'db-locale', 'create-with-defaults'] as const) {
     if (v[f] !== undefined && v[f] !== false && !bool(v.create)) probs.add(`--${f}: only with --create (it chooses how the database is created)`);
   }

@@ -14,6 +14,7 @@ import { AgeDecryptStream, findHeaderEnd, openHeader, type DecryptSecrets } from
 import { createDecompressor } from './pipeline/compress.js';
 import { Measure } from './pipeline/measure.js';
 import { parseManifest, type Manifest } from './manifest.js';
+import { MAX_MANIFEST_BYTES } from './catalog.js';
 
 export interface Located {
   storage: Storage;
@@ -58,6 +59,9 @@ export async function locate(ctx: Context, target: Target, ref: string): Promise
 }
 
 export async function readManifest(ctx: Context, storage: Storage, key: string): Promise<{ manifest: Manifest | null; problem?: string }> {
+  // A manifest is a few KiB: one over MAX_MANIFEST_BYTES is refused before it is read whole.
+  const h = await storage.head(manifestKey(key), ctx.signal);
+  if (h && h.size > MAX_MANIFEST_BYTES) return { manifest: null, problem: `the manifest is ${h.size} bytes, over the ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB a manifest may have; not read` };
   const bytes = await storage.getBytes(manifestKey(key), ctx.signal);
   if (!bytes) return { manifest: null, problem: 'no manifest (the backup is incomplete, or its manifest was deleted)' };
   const r = parseManifest(bytes);

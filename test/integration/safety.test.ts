@@ -3,9 +3,9 @@
 // Each test makes the problem happen for real against the suite's PostgreSQL cluster and
 // S3 server / folders, and checks the data and the target's contents afterwards.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { run, url, tmp, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, s3get } from './helpers.js';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys } from './helpers.js';
 
 let dir: string;
 let id: { file: string; recipient: string };
@@ -137,5 +137,116 @@ describe('tiers', () => {
     expect(tierOf(first)).toBe('yearly');
     const second = await backup(db, folder);
     expect(tierOf(second)).toBe('daily');
+  });
+});
+
+/** Copy a folder backup (dump and manifest) to the key it would have had at `stamp` (YYYYMMDDTHHMMSSZ). */
+function copyAs(folder: string, key: string, stamp: string): string {
+  const db = key.split('/')[0]!;
+  const [, y, mo, d] = /^(\d{4})(\d{2})(\d{2})T/.exec(stamp)!;
+  const suffix = /\.sql.*$/.exec(key.split('/').pop()!)![0];
+  const to = `${db}/${y}/${mo}/${d}/${db}_${stamp}${suffix}`;
+  mkdirSync(join(folder, dirname(to)), { recursive: true });
+  copyFileSync(join(folder, key), join(folder, to));
+  const m = JSON.parse(readFileSync(join(folder, `${key}.json`), 'utf8'));
+  m.key = to;
+  writeFileSync(join(folder, `${to}.json`), JSON.stringify(m));
+  return to;
+}
+
+describe('choosing --latest', () => {
+  it('skips an unreadable manifest, a manifest over 16 MiB and a backup dated in the future, with warnings naming them', async () => {
+    const db = 'sf_latest';
+    const folder = tmp();
+    await twoTables(db, 'v1');
+    const v1 = await backup(db, folder);
+    await sql(db, `UPDATE a SET v = 'v2-a'`);
+    await backup(db, folder);
+    const v2 = await snapshot(db);
+    await sql(db, `UPDATE a SET v = 'v3-a'`);
+    const v3 = await backup(db, folder);
+    await sql(db, `UPDATE a SET v = 'v4-a'`);
+    const v4 = await backup(db, folder);
+    // v1 reappears dated next year (a machine with a wrong clock); v3's manifest is damaged;
+    // v4's manifest is 17 MiB (whitespace: valid JSON, but no manifest is that large).
+    const future = copyAs(folder, v1, `${new Date().getUTCFullYear() + 1}0101T000000Z`);
+    writeFileSync(join(folder, `${v3}.json`), '{"format": 1, "trunc');
+    writeFileSync(join(folder, `${v4}.json`), readFileSync(join(folder, `${v4}.json`), 'utf8') + ' '.repeat(17 * 1024 * 1024));
+    await createDb('sf_latest_dst');
+    const r = await run(['restore', '--latest', '--database', db, '--from', folder, '--to', url('sf_latest_dst'), '--identity', id.file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await snapshot('sf_latest_dst')).toEqual(v2);
+    expect(r.stderr).toContain(future);
+    expect(r.stderr).toMatch(/in the future/);
+    expect(r.stderr).toContain(v3);
+    expect(r.stderr).toMatch(/not valid JSON/);
+    expect(r.stderr).toContain(v4);
+    expect(r.stderr).toMatch(/over the 16 MiB/);
+    // verify --latest takes the same backup.
+    const v = await run(['verify', '--latest', '--database', db, '--from', folder, '--identity', id.file]);
+    expect(v.code, v.stderr).toBe(0);
+    // Named explicitly, the oversized manifest is not read either: the restore goes on without it.
+    await dropDb('sf_latest_big');
+    const r2 = await run(['restore', v4, '--from', folder, '--to', url('sf_latest_big'), '--create', '--identity', id.file]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stderr).toMatch(/over the 16 MiB/);
+    expect((await sql('sf_latest_big', 'SELECT v FROM a'))[0]).toEqual({ v: 'v4-a' });
+  });
+
+  it('--at without a zone is UTC, whatever the machine\'s time zone', async () => {
+    const db = 'sf_at';
+    const folder = tmp();
+    await twoTables(db, 'seven');
+    const k7 = await backup(db, folder);
+    await sql(db, `UPDATE a SET v = 'ten-a'`);
+    const k10 = await backup(db, folder);
+    copyAs(folder, k7, '20200601T070000Z');
+    copyAs(folder, k10, '20200601T100000Z');
+    for (const at of ['2020-06-01T08:00:00', '2020-06-01 08:00', '20200601T080000Z']) {
+      await dropDb('sf_at_dst');
+      // New York is UTC-4 in June: read as local time, 08:00 would be 12:00Z and pick the 10:00 backup.
+      const r = await run(['restore', '--at', at, '--database', db, '--from', folder, '--to', url('sf_at_dst'), '--create', '--identity', id.file], { env: baseEnv({ TZ: 'America/New_York' }) });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('20200601T070000Z');
+      expect((await sql('sf_at_dst', 'SELECT v FROM a'))[0]).toEqual({ v: 'seven-a' });
+    }
+  });
+});
+
+describe('restore target', () => {
+  it('is never taken from DATABASE_URL or PG* alone', async () => {
+    const db = 'sf_noto';
+    const folder = tmp();
+    await twoTables(db, 'backup');
+    await backup(db, folder);
+    await twoTables('sf_noto_prod', 'production');
+    const before = await snapshot('sf_noto_prod');
+    const u = new URL(url('sf_noto_prod'));
+    const env = baseEnv({ DATABASE_URL: url('sf_noto_prod'), PGHOST: u.hostname, PGPORT: u.port, PGUSER: 'postgres', PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: 'sf_noto_prod' });
+    const r = await run(['restore', '--latest', '--database', db, '--from', folder, '--clean', '--yes', '--no-safety-backup', '--identity', id.file], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--to: required/);
+    expect(r.stderr).toMatch(/never takes its target from DATABASE_URL or PG\*/);
+    expect(await snapshot('sf_noto_prod')).toEqual(before);
+  });
+});
+
+describe('verify with nothing to verify', () => {
+  it('fails (exit 4) on an empty folder, a mistyped folder or prefix, and a database without backups', async () => {
+    const empty = tmp();
+    for (const args of [
+      ['--all', '--from', empty],
+      ['--all', '--from', join(empty, 'typo')],
+      ['--all', '--from', 's3://backups/no-such-prefix-sf/'],
+      ['--all', '--from', empty, '--database', 'nobody'],
+      ['--latest', '--from', empty, '--database', 'nobody'],
+    ]) {
+      const r = await run(['verify', ...args, '--identity', id.file]);
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stderr).toMatch(/no (complete )?backups?/);
+      expect(r.stdout).not.toMatch(/verified/);
+    }
+    expect(filesUnder(empty)).toEqual([]);
+    expect(await s3keys('backups', 'no-such-prefix-sf/')).toEqual([]);
   });
 });
