@@ -56,8 +56,8 @@ export class VerifyError extends PgBackupError {
 /** 130 / 143: interrupted. */
 export class InterruptedError extends PgBackupError {
   readonly exitCode: number;
-  constructor(signal: 'SIGINT' | 'SIGTERM' | string) {
-    super('INTERRUPTED', `interrupted by ${signal}`);
+  constructor(signal: 'SIGINT' | 'SIGTERM' | string, message?: string) {
+    super('INTERRUPTED', message ?? `interrupted by ${signal}`);
     this.exitCode = signal === 'SIGINT' ? 130 : 143;
   }
 }

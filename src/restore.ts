@@ -20,6 +20,8 @@ import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { manifestKind, rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
+import { InterruptedError } from './errors.js';
+import { targetFacts } from './safety.js';
 import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb } from './restoreprops.js';
 import type { DatabaseProperties } from './dbprops.js';
 import { tableKey } from './db.js';
@@ -221,14 +223,42 @@ export async function compareCounts(ctx: Context, dest: ConnInfo, expected: Arra
   return out;
 }
 
+/** Ask on the terminal. Ctrl-C, end of input (Ctrl-D) or a signal there: exit 130, nothing changed. */
 async function confirm(ctx: Context, question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const a = await rl.question(question);
-    return /^y(es)?$/i.test(a.trim());
-  } finally {
-    rl.close();
-  }
+  return new Promise<boolean>((resolve, reject) => {
+    let settled = false;
+    const stop = (how: string) => {
+      if (settled) return;
+      settled = true;
+      ctx.signal.removeEventListener('abort', onAbort);
+      rl.close();
+      process.stderr.write('\n');
+      reject(new InterruptedError('SIGINT', `${how} at the confirmation prompt; nothing was changed`));
+    };
+    const onAbort = () => stop('interrupted');
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    rl.on('SIGINT', () => stop('interrupted (Ctrl-C)'));
+    rl.on('close', () => stop('end of input (Ctrl-D)'));
+    rl.question(question).then(
+      (a) => {
+        if (settled) return;
+        settled = true;
+        ctx.signal.removeEventListener('abort', onAbort);
+        rl.close();
+        resolve(/^y(es)?$/i.test(a.trim()));
+      },
+      () => stop('interrupted'),
+    );
+  });
+}
+
+function ago(ms: number): string {
+  const m = Math.round(ms / 60000);
+  if (m < 0) return 'in the future';
+  if (m < 120) return `${m} minute(s) ago`;
+  const h = Math.round(m / 60);
+  return h < 48 ? `${h} hour(s) ago` : `${Math.round(h / 24)} day(s) ago`;
 }
 
 async function prepareTarget(ctx: Context, cfg: RestoreConfig, made: CreatedDb = {}, props?: DatabaseProperties): Promise<{ hasTables: boolean; created: boolean }> {
@@ -294,7 +324,18 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
     );
   }
   if (state.hasTables && cfg.clean && !cfg.yes) {
-    if (!(await confirm(ctx, `Replace the contents of database "${cfg.dest.database}" with ${located.display}? [y/N] `))) {
+    // Everything the operator needs to be sure: which server, what is there now, what replaces it.
+    const facts = await targetFacts(cfg.dest, ctx.signal);
+    const where = `${cfg.dest.host ?? 'localhost (socket)'}:${cfg.dest.port ?? 5432}`;
+    const taken = manifest ? new Date(manifest.createdAt) : (parseKey(located.key)?.time ?? null);
+    process.stderr.write(
+      `\nTarget:  database "${cfg.dest.database}" on ${where}: ${facts.tables} table(s), ${humanBytes(facts.sizeBytes)}\n` +
+        `Backup:  ${located.display}\n` +
+        `         ${manifest ? `${kind} backup` : 'no manifest (kind unknown)'}${taken ? `, taken ${taken.toISOString().replace(/\.\d{3}Z$/, 'Z')} (${ago(Date.now() - taken.getTime())})` : ''}` +
+        `${manifest ? `, ${manifest.tables.length} table(s)` : ''}\n` +
+        `${cfg.safetyBackup ? 'A safety backup of the target is stored first.' : 'NO safety backup (--no-safety-backup).'}\n`,
+    );
+    if (!(await confirm(ctx, `Replace the contents of database "${cfg.dest.database}" on ${where}? [y/N] `))) {
       throw new UsageError('not confirmed; nothing was changed');
     }
   }

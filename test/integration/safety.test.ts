@@ -5,7 +5,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { BIN, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand } from './helpers.js';
 
 let dir: string;
 let id: { file: string; recipient: string };
@@ -248,5 +249,51 @@ describe('verify with nothing to verify', () => {
     }
     expect(filesUnder(empty)).toEqual([]);
     expect(await s3keys('backups', 'no-such-prefix-sf/')).toEqual([]);
+  });
+});
+
+/** Run the CLI on a pseudo-terminal (`script`), typing `input` once the [y/N] question shows (as tty.test.ts does). */
+function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return new Promise((res) => {
+    const child = spawn('script', ['-qec', line, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const t = setInterval(() => {
+      if (input && /\[y\/N\]/.test(out)) {
+        child.stdin.write(input);
+        input = '';
+      }
+    }, 50);
+    child.on('close', (code) => {
+      clearInterval(t);
+      res({ code, out });
+    });
+  });
+}
+
+describe.skipIf(!hasCommand('script'))('the --clean confirmation on a terminal', () => {
+  it('names server, target size and the backup\'s key, age and kind; Ctrl-C and Ctrl-D exit 130 with nothing changed', async () => {
+    const db = 'sf_prompt';
+    const folder = tmp();
+    await twoTables(db, 'backup');
+    const key = await backup(db, folder);
+    await sql(db, `CREATE TABLE c (v text); INSERT INTO c SELECT 'x' FROM generate_series(1, 100)`);
+    const before = await snapshot(db);
+    const cmd = ['restore', key, '--from', folder, '--to', url(db), '--clean', '--identity', id.file];
+    for (const [what, keys] of [['Ctrl-C', '\x03'], ['Ctrl-D', '\x04']] as const) {
+      const r = await onTty(cmd, keys, baseEnv());
+      expect(r.out).toMatch(new RegExp(`database "${db}" on 127\\.0\\.0\\.1:${new URL(url(db)).port}: 3 table\\(s\\), [\\d.]+ MiB`));
+      expect(r.out).toContain(key);
+      expect(r.out).toMatch(/full backup, taken \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+ minute\(s\) ago\), 2 table\(s\)/);
+      expect(r.out).toMatch(/Replace the contents of database "sf_prompt" on 127\.0\.0\.1:\d+\? \[y\/N\]/);
+      expect(r.code, `${what}: ${r.out}`).toBe(130);
+      expect(r.out).toMatch(/at the confirmation prompt; nothing was changed/);
+      expect(r.out).not.toMatch(/bug/);
+      expect(await snapshot(db)).toEqual(before);
+      // No safety backup either: only the one backup is in the folder.
+      expect(filesUnder(folder).filter((f) => !f.endsWith('.json'))).toEqual([key]);
+    }
   });
 });
