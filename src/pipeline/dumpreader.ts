@@ -67,7 +67,18 @@ export interface DumpReaderOptions {
   /** Drop the BEGIN/COMMIT pg_dump writes around large-object data (they would end the restore's one transaction). */
   dropBlobTransaction?: boolean | undefined;
   onEntry?: ((e: Entry) => void) | undefined;
+  /**
+   * Object mode, for the parallel restore: instead of bytes, hand on `ReaderItem`s: whole
+   * statements (with their entry), COPY data in whole lines, and the end of each COPY block.
+   * Comments and blank lines between statements are left out.
+   */
+  objects?: boolean | undefined;
 }
+
+export type ReaderItem =
+  | { t: 'stmt'; text: string; meta: boolean; entry: Entry | null; section: Section; copy: TableCount | null }
+  | { t: 'data'; buf: Buffer }
+  | { t: 'copyEnd' };
 
 export const HOLD_LIMIT = 1 << 20;
 const HEAD_KEEP = 4096;
@@ -203,7 +214,7 @@ export class DumpReader extends Transform {
   private dropCopy = false;
 
   constructor(private readonly o: DumpReaderOptions = {}) {
-    super({ highWaterMark: 1 << 20 });
+    super(o.objects ? { readableObjectMode: true, readableHighWaterMark: 64, writableHighWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -236,9 +247,12 @@ export class DumpReader extends Transform {
       }
       if (this.inStmt) {
         // An unterminated statement at the end of input: psql would run it; pass it on as is.
-        for (const b of this.held) this.push(b);
+        if (this.objects) this.items.push({ t: 'stmt', text: Buffer.concat(this.held).toString('latin1'), meta: false, entry: this.entry, section: 'body', copy: null });
+        else for (const b of this.held) this.push(b);
         this.complete = false;
       }
+      for (const it of this.items) this.push(it);
+      this.items = [];
     } catch (e) {
       return cb(e as Error);
     }
@@ -272,7 +286,7 @@ export class DumpReader extends Transform {
     }
     this.held.push(piece);
     this.heldLen += piece.length;
-    if (this.heldLen > HOLD_LIMIT) {
+    if (this.heldLen > HOLD_LIMIT && !this.objects) {
       out.push(...this.held);
       this.held = [];
       this.heldLen = 0;
@@ -307,6 +321,7 @@ export class DumpReader extends Transform {
    */
   private scan(buf: Buffer, final: boolean): void {
     const out: Buffer[] = [];
+    const objects = this.objects;
     const n = buf.length;
     let i = 0;
     let emitFrom = 0; // inter-statement bytes not yet handed on start here
@@ -314,7 +329,7 @@ export class DumpReader extends Transform {
     const stopAt = (at: number) => {
       // Carry buf[at..] into the next chunk.
       if (stmtFrom >= 0) this.hold(buf, stmtFrom, at, out);
-      else if (at > emitFrom) out.push(buf.subarray(emitFrom, at));
+      else if (at > emitFrom && !objects) out.push(buf.subarray(emitFrom, at));
       this.carry = Buffer.from(buf.subarray(at));
       i = n;
       emitFrom = n;
@@ -328,12 +343,32 @@ export class DumpReader extends Transform {
           if (this.lineLen < 2) this.lineHead += buf.subarray(i, Math.min(end, i + 2 - this.lineLen)).toString('latin1');
           this.lineLen += end - i;
           if (nl < 0) {
+            if (objects && !this.dropCopy) {
+              // Whole lines only: a short unfinished line is carried into the next chunk.
+              const lineStart = n - this.lineLen;
+              if (!final && lineStart >= emitFrom && this.lineLen <= 65536) {
+                if (lineStart > emitFrom) this.items.push({ t: 'data', buf: buf.subarray(emitFrom, lineStart) });
+                this.carry = Buffer.from(buf.subarray(lineStart));
+                this.lineLen = 0;
+                this.lineHead = '';
+                emitFrom = n;
+                i = n;
+                break scanning;
+              }
+              if (n > emitFrom) this.items.push({ t: 'data', buf: buf.subarray(emitFrom, n) });
+              emitFrom = n;
+            }
             i = n;
             break;
           }
           if (this.lineLen === 2 && this.lineHead === '\\.') {
             this.state = S.Normal;
             this.current = null;
+            if (objects && !this.dropCopy) {
+              if (nl - 2 > emitFrom) this.items.push({ t: 'data', buf: buf.subarray(emitFrom, nl - 2) });
+              this.items.push({ t: 'copyEnd' });
+              emitFrom = nl + 1;
+            }
             if (this.dropCopy) {
               // The data of a dropped COPY goes with it, up to and including its `\.` line.
               this.dropCopy = false;
@@ -357,6 +392,7 @@ export class DumpReader extends Transform {
           this.state = S.Copy;
           this.lineLen = 0;
           this.lineHead = '';
+          if (objects) emitFrom = i;
           break;
         }
         case S.LineComment: {
@@ -501,7 +537,7 @@ export class DumpReader extends Transform {
             }
             if (b === 0x5c) {
               // A psql meta-command: the rest of the line.
-              if (i > emitFrom) out.push(buf.subarray(emitFrom, i));
+              if (i > emitFrom && !objects) out.push(buf.subarray(emitFrom, i));
               emitFrom = i;
               this.held = [];
               this.metaLine = '';
@@ -509,7 +545,7 @@ export class DumpReader extends Transform {
               break;
             }
             // A statement starts here.
-            if (i > emitFrom) out.push(buf.subarray(emitFrom, i));
+            if (i > emitFrom && !objects) out.push(buf.subarray(emitFrom, i));
             emitFrom = i;
             stmtFrom = i;
             this.startStatement();
@@ -597,9 +633,19 @@ export class DumpReader extends Transform {
     if (this.carry === null && this.state !== S.Meta) {
       if (stmtFrom >= 0) this.hold(buf, stmtFrom, n, out);
       else if (this.dropCopy && this.state === S.Copy) emitFrom = n;
-      else if (n > emitFrom) out.push(buf.subarray(emitFrom, n));
+      else if (objects) {
+        if (this.state === S.Copy && n > emitFrom) this.items.push({ t: 'data', buf: buf.subarray(emitFrom, n) });
+      } else if (n > emitFrom) out.push(buf.subarray(emitFrom, n));
     }
-    this.pushAll(out, buf);
+    if (objects) {
+      for (const it of this.items) this.push(it);
+      this.items = [];
+    } else this.pushAll(out, buf);
+  }
+
+  private items: ReaderItem[] = [];
+  private get objects(): boolean {
+    return Boolean(this.o.objects);
   }
 
   private lastWordWasE = false;
@@ -654,8 +700,9 @@ export class DumpReader extends Transform {
     if (this.complete && !line.startsWith('\\unrestrict')) this.complete = false;
     const st: Statement = { text: line, meta: true, entry: this.entry, section: this.sawHeader ? 'body' : 'preamble', streamed: false };
     const r = this.o.rewrite?.(st);
-    if (r === undefined || r === line) out.push(...pieces);
-    else if (r === null) this.note(line.split(/\s/)[0]!);
+    if (r === null) this.note(line.split(/\s/)[0]!);
+    else if (this.objects) this.items.push({ t: 'stmt', text: r ?? line, meta: true, entry: this.entry, section: st.section, copy: null });
+    else if (r === undefined || r === line) out.push(...pieces);
     else out.push(Buffer.from(r + '\n', 'latin1'));
   }
 
@@ -699,7 +746,9 @@ export class DumpReader extends Transform {
     if (streamed && keep !== undefined && keep !== text) {
       throw new DumpError('REWRITE_TOO_LONG', `a statement of over ${HOLD_LIMIT} bytes needs a rewrite the reader cannot make (${text.slice(0, 60)}...)`);
     }
-    if (!streamed) {
+    if (this.objects) {
+      if (keep !== null) this.items.push({ t: 'stmt', text: keep ?? text, meta: false, entry: this.entry, section, copy: null });
+    } else if (!streamed) {
       if (keep === undefined || keep === text) out.push(...pieces);
       else if (keep !== null) out.push(Buffer.from(keep, 'latin1'));
     }
@@ -716,6 +765,10 @@ export class DumpReader extends Transform {
         this.current = { schema: t.schema === null ? '' : nm(t.schema), name: nm(t.name), rows: 0 };
         this.tables.push(this.current);
         this.state = S.AfterCopy;
+        if (this.objects) {
+          const last = this.items[this.items.length - 1];
+          if (last && last.t === 'stmt') last.copy = this.current;
+        }
       }
     }
   }

@@ -262,3 +262,31 @@ CREATE SCHEMA s;
     expect(copyTarget('COPY public.t TO stdout;')).toBeNull();
   });
 });
+
+describe('DumpReader in object mode', () => {
+  async function items(input: string, size: number) {
+    const r = new DumpReader({ objects: true });
+    const got: Array<Record<string, unknown>> = [];
+    r.on('data', (it) => got.push(it));
+    const buf = Buffer.from(input);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < buf.length; i += size) chunks.push(Buffer.from(buf.subarray(i, i + size)));
+    await pipeline(Readable.from(chunks), r);
+    return { r, got };
+  }
+
+  it('hands on whole statements, COPY data in whole lines and COPY ends, at every chunking', async () => {
+    for (const size of SIZES) {
+      const { got, r } = await items(TRICKY, size);
+      const stmts = got.filter((x) => x.t === 'stmt').map((x) => (x.text as string).split('\n')[0]);
+      expect(stmts.length, `chunk ${size}`).toBe(19);
+      const data = Buffer.concat(got.filter((x) => x.t === 'data').map((x) => x.buf as Buffer)).toString();
+      expect(data, `chunk ${size}`).toBe('1\tx\n2\t\\\\.\nSET transaction_timeout = 0;\n');
+      for (const x of got) if (x.t === 'data') expect((x.buf as Buffer).at(-1), `chunk ${size}`).toBe(0x0a);
+      const copyIdx = got.findIndex((x) => x.t === 'stmt' && (x.text as string).startsWith('COPY'));
+      expect(got[copyIdx]!.copy).toMatchObject({ schema: 'public', name: 'a\nb' });
+      expect(got.findIndex((x) => x.t === 'copyEnd')).toBeGreaterThan(copyIdx);
+      expect(r.complete).toBe(true);
+    }
+  });
+});
