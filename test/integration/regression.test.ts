@@ -106,7 +106,22 @@ function installcheck(): Promise<{ code: number | null; out: string }> {
   });
 }
 
+// A setup failure (no built suite, no usable database) is kept and thrown by each test, so that
+// they count as failed, not skipped.
+let setupError: unknown;
 beforeAll(async () => {
+  try {
+    await setUp();
+  } catch (e) {
+    setupError = e;
+  }
+}, REGRESS_TIMEOUT);
+
+function ready(): void {
+  if (setupError) throw setupError;
+}
+
+async function setUp(): Promise<void> {
   const source = regressDir();
   const t0 = Date.now();
   cluster = await startCluster({ binDir: PG().serverBinDir });
@@ -143,7 +158,7 @@ beforeAll(async () => {
   if (tables[0]!.n < 100) throw new Error(`the "${SRC}" database has only ${tables[0]!.n} tables; pg_regress said:\n${r.out.slice(-4000)}`);
   dir = tmp('pgbackup-regress-test-');
   id = await newIdentity(dir);
-}, REGRESS_TIMEOUT);
+}
 
 afterAll(async () => {
   if (regress?.pid) process.kill(regress.pid, 'SIGTERM'); // a timed-out beforeAll
@@ -395,6 +410,7 @@ async function recreate(db: string): Promise<void> {
 describe("PostgreSQL's regression database", () => {
   it('baseline: plain `pg_dump | psql -1` restores it into a fresh database, identical after the adjustments', async () => {
     // The fixture itself restores with PostgreSQL's own tools, so a failure below is pgbackup's.
+    ready();
     const db = 'regression_plain';
     await recreate(db);
     await query('postgres', `CREATE DATABASE ${db} TEMPLATE template0`);
@@ -409,6 +425,7 @@ describe("PostgreSQL's regression database", () => {
   });
 
   it('pgbackup backup, then restore --create: identical to pg_upgrade\'s standard, same rows and large objects', async () => {
+    ready();
     const store = join(dir, 'store');
     const b = await run(['backup', '--database', dbUrl(SRC), '--to', store, '--recipient', id.recipient]);
     expect(b.code, `backup failed:\n${b.stderr}`).toBe(0);
