@@ -16,6 +16,10 @@ import { AgeEncryptStream, makeHeader, recipientOf } from './crypto/age.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from './keys.js';
 import { entryManifest, listBackups, type BackupEntry } from './catalog.js';
+import { dbPrefix } from './keys.js';
+
+/** Partial files of a folder target older than this are left by a killed backup: removed by the next backup of the database. */
+export const STALE_PARTIAL_MS = 24 * 3600_000;
 import { buildManifest, filterOptions, manifestKind, type SafetyFor } from './manifest.js';
 import { planParts } from './plan.js';
 import { readPassphrase, readRecipientsFile } from './secretfiles.js';
@@ -143,6 +147,16 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   // Safety and partial backups never take a tier's slot; tagged daily, lifecycle expires them early.
   const full = o.kind !== 'safety' && filterOptions(o.dumpOptions).length === 0;
   const tier = o.tier !== 'auto' ? o.tier : full ? await pickTier(o.storage, dbName, start, ctx.signal) : 'daily';
+  // Folders: what killed backups of this database left (hidden .partial files) goes after a day.
+  if (o.storage.removeStalePartials) {
+    await o.storage.removeStalePartials(dbPrefix('', dbName), STALE_PARTIAL_MS, ctx.signal).then(
+      (gone) => gone.length && log.info({ removed: gone }, `removed ${gone.length} partial file(s) left by interrupted backups over a day ago`),
+      (e) => {
+        if (ctx.signal.aborted) throw e;
+        log.warn({ err: messageOf(e) }, 'could not remove old partial files');
+      },
+    );
+  }
 
   // No --clean: its drop section cannot run into an empty database (ALTER DOMAIN ... DROP
   // CONSTRAINT has no IF EXISTS; view placeholders need their schema), and the restore's own

@@ -114,10 +114,11 @@ on that server, compares row counts, and drops it.`,
   },
   fetch: {
     positionals: 1,
-    spec: { from: S, identity: M, 'passphrase-file': S, output: { type: 'string', short: 'o' } },
-    usage: `pgbackup fetch KEY [--from TARGET] [--identity FILE]... [-o FILE|-]
+    spec: { from: S, identity: M, 'passphrase-file': S, output: { type: 'string', short: 'o' }, force: B },
+    usage: `pgbackup fetch KEY [--from TARGET] [--identity FILE]... [-o FILE|-] [--force]
 
-Write a backup's decrypted, decompressed SQL to FILE or stdout.`,
+Write a backup's decrypted, decompressed SQL to FILE or stdout. An existing FILE is refused
+(exit 2) unless --force; FILE appears only once the whole backup was read and checked.`,
   },
   keygen: {
     positionals: 0,

@@ -434,6 +434,8 @@ export interface FetchConfig extends SecretsConfig {
   key: string;
   target: Target;
   output: string;
+  /** Replace an existing -o FILE. */
+  force: boolean;
 }
 
 export function fetchConfig(p: Parsed, env: Env): Readonly<FetchConfig> {
@@ -442,7 +444,7 @@ export function fetchConfig(p: Parsed, env: Env): Readonly<FetchConfig> {
   if (!key) probs.add('KEY: which backup to fetch');
   const target = fromTarget(probs, p.values, env);
   probs.done();
-  return Object.freeze({ ...secretsConfig(p.values, env), key: key!, target: target!, output: str(p.values.output) ?? '-' });
+  return Object.freeze({ ...secretsConfig(p.values, env), key: key!, target: target!, output: str(p.values.output) ?? '-', force: bool(p.values.force) });
 }
 
 export interface KeygenConfig {

@@ -1,6 +1,6 @@
 /** `pgbackup fetch KEY [-o FILE|-]`: the decrypted SQL, for a look before a restore. */
 import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { link, lstat, rename, unlink } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Parsed } from './cli.js';
@@ -8,19 +8,31 @@ import { fetchConfig } from './config.js';
 import type { Context } from './context.js';
 import { locate, openBackup } from './reader.js';
 import { classifyReadError, decryptSecrets, loadSecrets } from './restore.js';
-import { StorageError, firstError } from './errors.js';
+import { StorageError, UsageError, firstError } from './errors.js';
 
 export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<number> {
   const cfg = fetchConfig(parsed, ctx.env);
   const secrets = await loadSecrets(cfg);
+  const toStdout = cfg.output === '-';
+  if (!toStdout && !cfg.force && (await lstat(cfg.output).catch(() => null))) {
+    throw new UsageError(`-o ${cfg.output}: the file exists; give --force to replace it`);
+  }
   const located = await locate(ctx, cfg.target, cfg.key);
   const opened = await openBackup(ctx, located, decryptSecrets(secrets));
-  const toStdout = cfg.output === '-';
   const tmp = toStdout ? '' : `${cfg.output}.partial-${process.pid}`;
   const sink: Writable = toStdout ? process.stdout : createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
   try {
     await pipeline([...opened.stages, sink], { signal: ctx.signal, end: !toStdout });
-    if (!toStdout) await rename(tmp, cfg.output);
+    if (!toStdout) {
+      if (cfg.force) await rename(tmp, cfg.output);
+      else {
+        // link() refuses to replace a file that appeared meanwhile.
+        await link(tmp, cfg.output).catch((le: NodeJS.ErrnoException) => {
+          throw le.code === 'EEXIST' ? new UsageError(`-o ${cfg.output}: the file exists; give --force to replace it`) : le;
+        });
+        await unlink(tmp);
+      }
+    }
   } catch (e) {
     if (!toStdout) await unlink(tmp).catch(() => undefined);
     if (ctx.signal.aborted) throw ctx.signal.reason;

@@ -20,6 +20,9 @@ function wrap(e: unknown, what: string): StorageError {
   return new StorageError(code ?? 'FOLDER', `${what}: ${messageOf(e)}${hint}`, { cause: e });
 }
 
+/** The temporary names putStream and putBytes write to before the final link. */
+const PARTIAL_RE = /^\.[0-9a-f]{12}\.partial$/;
+
 /** A local folder as a backup target: write to a temporary name, fsync, rename. */
 export class FolderStorage implements Storage {
   readonly kind = 'folder' as const;
@@ -150,6 +153,34 @@ export class FolderStorage implements Storage {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
       throw wrap(e, `cannot stat ${key}`);
     }
+  }
+
+  async removeStalePartials(prefix: string, olderThanMs: number, signal: AbortSignal): Promise<string[]> {
+    const removed: string[] = [];
+    const stack = [this.pathOf(prefix.replace(/\/+$/, ''))];
+    const cutoff = Date.now() - olderThanMs;
+    while (stack.length) {
+      signal.throwIfAborted();
+      const dir = stack.pop()!;
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+        throw wrap(e, `cannot list ${dir}`);
+      }
+      for (const ent of entries) {
+        const full = join(dir, ent.name);
+        if (ent.isDirectory()) stack.push(full);
+        else if (ent.isFile() && PARTIAL_RE.test(ent.name)) {
+          // mtime: a backup still writing its file keeps it fresh, however long it runs.
+          const s = await stat(full).catch(() => null);
+          if (s && s.mtimeMs < cutoff && (await unlink(full).then(() => true, () => false))) removed.push(full);
+        }
+      }
+    }
+    return removed;
   }
 
   async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {

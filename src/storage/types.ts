@@ -62,6 +62,11 @@ export interface Storage {
   readonly kind: 's3' | 'folder';
   /** Stream `body` to `key`; nothing is visible under `key` unless the whole body arrived. */
   putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult>;
+  /**
+   * Folders only: remove the temporary files (`.XXXXXXXXXXXX.partial`) under `prefix` not
+   * written to for `olderThanMs`, left by a backup that was killed (OOM, SIGKILL); their paths.
+   */
+  removeStalePartials?(prefix: string, olderThanMs: number, signal: AbortSignal): Promise<string[]>;
   /** Write a small object whole (manifests). `ifAbsent` refuses to replace an existing one. */
   putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void>;
   get(key: string, opts: GetOptions): Promise<Readable>;

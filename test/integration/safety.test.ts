@@ -3,10 +3,10 @@
 // Each test makes the problem happen for real against the suite's PostgreSQL cluster and
 // S3 server / folders, and checks the data and the target's contents afterwards.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { BIN, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand } from './helpers.js';
+import { BIN, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand, fakeBinDir } from './helpers.js';
 
 let dir: string;
 let id: { file: string; recipient: string };
@@ -295,5 +295,59 @@ describe.skipIf(!hasCommand('script'))('the --clean confirmation on a terminal',
       // No safety backup either: only the one backup is in the folder.
       expect(filesUnder(folder).filter((f) => !f.endsWith('.json'))).toEqual([key]);
     }
+  });
+});
+
+describe('folder targets', () => {
+  it('the next backup of a database removes the .partial files a killed backup left over a day ago', async () => {
+    const db = 'sf_gc';
+    const folder = tmp();
+    await twoTables(db, 'gc');
+    // A backup killed with SIGKILL mid-stream (as by the OOM killer) leaves its hidden partial file.
+    const pidFile = join(tmp(), 'sleeper.pid');
+    const bin = fakeBinDir({ pg_dump: `"$REAL/pg_dump" "$@" | (head -c 3000; exec sh -c 'echo $$ > "${pidFile}"; exec sleep 60')` });
+    let pid = 0;
+    const killed = run(['backup', '--database', url(db), '--to', folder, '--recipient', id.recipient], { env: baseEnv({ PGBACKUP_PG_BINDIR: bin }), onSpawn: (p) => (pid = p) });
+    const partials = () => filesUnder(folder).filter((f) => f.endsWith('.partial'));
+    for (let i = 0; i < 200 && (partials().length === 0 || !existsSync(pidFile)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(partials()).toHaveLength(1);
+    process.kill(pid, 'SIGKILL');
+    expect((await killed).signal).toBe('SIGKILL');
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    const [left] = partials();
+    expect(left).toMatch(/^sf_gc\/\d{4}\/\d\d\/\d\d\/\.[0-9a-f]{12}\.partial$/);
+    // ... two days ago. A fresh partial file (a backup still running) and another database's stay.
+    const old = (Date.now() - 2 * 86_400_000) / 1000;
+    utimesSync(join(folder, left!), old, old);
+    mkdirSync(join(folder, 'sf_gc/2020/01/01'), { recursive: true });
+    writeFileSync(join(folder, 'sf_gc/2020/01/01/.0123456789ab.partial'), 'still being written');
+    mkdirSync(join(folder, 'other/2020/01/01'), { recursive: true });
+    writeFileSync(join(folder, 'other/2020/01/01/.ba9876543210.partial'), 'not this database');
+    utimesSync(join(folder, 'other/2020/01/01/.ba9876543210.partial'), old, old);
+    const key = await backup(db, folder);
+    expect(filesUnder(folder)).toEqual([key, `${key}.json`, 'other/2020/01/01/.ba9876543210.partial', 'sf_gc/2020/01/01/.0123456789ab.partial'].sort());
+    const v = await run(['verify', key, '--from', folder, '--identity', id.file]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+
+  it('fetch -o FILE refuses an existing file unless --force', async () => {
+    const db = 'sf_fetch';
+    const folder = tmp();
+    await twoTables(db, 'fetched');
+    const key = await backup(db, folder);
+    const out = join(tmp(), 'notes.sql');
+    writeFileSync(out, 'my precious notes\n');
+    const r = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/exists; give --force/);
+    expect(readFileSync(out, 'utf8')).toBe('my precious notes\n');
+    expect(readdirSync(dirname(out))).toEqual(['notes.sql']);
+    const r2 = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', out, '--force']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain("fetched-a");
+    const fresh = join(dirname(out), 'new.sql');
+    const r3 = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', fresh]);
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(readFileSync(fresh, 'utf8')).toBe(readFileSync(out, 'utf8'));
   });
 });
