@@ -25,6 +25,7 @@ import { targetFacts } from './safety.js';
 import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb } from './restoreprops.js';
 import type { DatabaseProperties } from './dbprops.js';
 import { tableKey } from './db.js';
+import { prepareTablespaces } from './tablespaces.js';
 
 export interface LoadedSecrets {
   identities: Secret<string[]>;
@@ -382,6 +383,8 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
     noOwner: cfg.noOwner,
     globals,
     opened,
+    // _globals: missing tablespaces are created before the transaction; in it their CREATE becomes an owner change.
+    rewrite: globals ? await prepareTablespaces(ctx, located, decryptSecrets(secrets), cfg.dest, made) : undefined,
     expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
   });
   made.loaded = true; // committed: the database stays, whatever the checks below find

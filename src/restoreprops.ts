@@ -6,7 +6,7 @@
  */
 import type { Context } from './context.js';
 import type { ConnInfo } from './conn.js';
-import { clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, serverInfo, DbError } from './db.js';
+import { clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, quoteIdent, serverInfo, withClient, DbError } from './db.js';
 import { createClauses, isLocaleError, propertyStatements, type CreateChoice, type DatabaseProperties } from './dbprops.js';
 import { RestoreError, UsageError, messageOf } from './errors.js';
 
@@ -16,6 +16,9 @@ export interface CreatedDb {
   name?: string;
   /** The load committed: from here on the database stays. */
   loaded?: boolean;
+  /** Tablespaces created before a _globals restore's transaction (tablespaces.ts). */
+  tablespaces?: string[];
+  tablespaceAdmin?: ConnInfo;
 }
 
 const CHOOSE = 'choose another with --db-encoding ENC and/or --db-locale LOCALE, or --create-with-defaults for the cluster\'s defaults';
@@ -110,7 +113,21 @@ export async function propertiesPostamble(
 
 /** Drop the database a failed restore created (a fresh signal: also after an interruption). */
 export async function dropCreated(ctx: Context, made: CreatedDb, why: unknown): Promise<void> {
-  if (!made.admin || !made.name || made.loaded) return;
+  if (made.loaded) return;
+  if (made.tablespaceAdmin && made.tablespaces?.length) {
+    const names = made.tablespaces.splice(0);
+    await withClient(made.tablespaceAdmin, AbortSignal.timeout(30_000), async (c) => {
+      for (const n of names.reverse()) {
+        try {
+          await c.query(`DROP TABLESPACE IF EXISTS ${quoteIdent(n)}`);
+          ctx.log.info({ tablespace: n, reason: messageOf(why) }, 'the restore failed: dropped the tablespace it had created');
+        } catch (e) {
+          ctx.log.error({ tablespace: n, err: messageOf(e) }, 'the restore failed and the tablespace it created could not be dropped; drop it by hand');
+        }
+      }
+    }).catch((e) => ctx.log.error({ tablespaces: names, err: messageOf(e) }, 'the restore failed and the tablespaces it created could not be dropped; drop them by hand'));
+  }
+  if (!made.admin || !made.name) return;
   const { admin, name } = made;
   made.name = undefined;
   try {

@@ -2,9 +2,10 @@
 // leaving nothing behind, and names in every server encoding (issue 10).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PG, run, url, tmp, dropDb, sql, snapshot, newIdentity, psqlEnv } from './helpers.js';
+import { PG, run, url, tmp, dropDb, sql, snapshot, newIdentity, psqlEnv, fakeBinDir, baseEnv } from './helpers.js';
+import { tablespacePlan } from '../../src/tablespaces.js';
 import { countRows, tableKey } from '../../src/db.js';
 import { connFromUrl } from '../../src/conn.js';
 
@@ -310,5 +311,86 @@ describe('names in every server encoding', () => {
     const l1 = await countRows(connFromUrl(url('dp_latin1')), [{ schema: 'ñandú', name: 'café' }, { schema: 'public', name: 'Größe' }], ac.signal);
     expect(l1.get(tableKey('ñandú', 'café'))).toBe(2);
     expect(l1.get(tableKey('public', 'Größe'))).toBe(5);
+  });
+});
+
+describe('_globals with a tablespace', () => {
+  /** An empty directory the server may use as a tablespace location. */
+  function tsDir(): string {
+    const d = tmp('pgbackup-ts-');
+    if (process.getuid?.() === 0) {
+      const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+      const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+      chownSync(d, uid, gid);
+    }
+    return d;
+  }
+  async function tsState(name: string) {
+    return sql(
+      'postgres',
+      `SELECT spcname, pg_get_userbyid(spcowner) AS owner, spcacl::text AS acl, spcoptions::text AS options,
+              pg_tablespace_location(oid) AS location, shobj_description(oid, 'pg_tablespace') AS comment
+         FROM pg_tablespace WHERE spcname = $1`,
+      [name],
+    );
+  }
+  function withTrailingCleanup(loc: string): void {
+    rmSync(loc, { recursive: true, force: true });
+  }
+
+  it('a missing tablespace is created before the transaction; its owner, ACL, options and comment are applied in it; failures leave nothing', async () => {
+    const loc = tsDir();
+    await ensureRole('dp_tsowner');
+    await ensureRole('dp_reader');
+    await sql('postgres', `DROP TABLESPACE IF EXISTS dp_ts`);
+    await sql('postgres', `CREATE TABLESPACE dp_ts OWNER dp_tsowner LOCATION '${loc}'`);
+    await sql('postgres', `ALTER TABLESPACE dp_ts SET (random_page_cost = 3)`);
+    await sql('postgres', `GRANT CREATE ON TABLESPACE dp_ts TO dp_reader`);
+    await sql('postgres', `COMMENT ON TABLESPACE dp_ts IS 'fast disk'`);
+    const before = await tsState('dp_ts');
+    expect(before).toHaveLength(1);
+    const out = tmp();
+    const b = await run(['backup', '--database', url('postgres'), '--to', out, '--recipient', id.recipient, '--globals']);
+    expect(b.code, b.stderr).toBe(0);
+    const g = b.stdout.trim().split('\n').find((k) => k.startsWith('_globals/'))!;
+    await sql('postgres', `DROP TABLESPACE dp_ts`);
+    try {
+      // Its location is gone: exit 6 naming it, nothing created.
+      withTrailingCleanup(loc);
+      const r1 = await run(['restore', g, '--from', out, '--to', url('postgres'), '--identity', id.file]);
+      expect(r1.code, r1.stderr).toBe(6);
+      expect(r1.stderr).toContain(loc);
+      expect(r1.stderr).toContain('does not exist');
+      expect(await tsState('dp_ts')).toEqual([]);
+
+      // psql fails after the tablespace was created: it is dropped again.
+      mkdirSync(loc);
+      if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', loc]);
+      const bad = fakeBinDir({ psql: 'cat > /dev/null; echo "psql: simulated failure" >&2; exit 3' });
+      const r2 = await run(['restore', g, '--from', out, '--to', url('postgres'), '--identity', id.file], { env: baseEnv({ PGBACKUP_PG_BINDIR: bad }) });
+      expect(r2.code, r2.stderr).toBe(6);
+      expect(r2.stderr).toContain('dropped the tablespace it had created');
+      expect(await tsState('dp_ts')).toEqual([]);
+
+      const r3 = await run(['restore', g, '--from', out, '--to', url('postgres'), '--identity', id.file]);
+      expect(r3.code, r3.stderr).toBe(0);
+      expect(await tsState('dp_ts')).toEqual(before);
+
+      // Already there (the old workaround: made by hand first): it stays, the restore passes.
+      const r4 = await run(['restore', g, '--from', out, '--to', url('postgres'), '--identity', id.file]);
+      expect(r4.code, r4.stderr).toBe(0);
+      expect(await tsState('dp_ts')).toEqual(before);
+    } finally {
+      await sql('postgres', `DROP TABLESPACE IF EXISTS dp_ts`);
+    }
+  });
+
+  it('tablespacePlan reads pg_dumpall\'s CREATE TABLESPACE statements', () => {
+    const plan = tablespacePlan(`SET x = 1;\nCREATE TABLESPACE "Odd ""ts""" OWNER "r ""1""" LOCATION '/srv/it''s';\nCREATE TABLESPACE plain OWNER postgres LOCATION E'/srv/back\\\\slash';\nALTER TABLESPACE plain SET (seq_page_cost='2');\n`);
+    expect(plan.map((p) => [p.name, p.location])).toEqual([
+      ['Odd "ts"', "/srv/it's"],
+      ['plain', '/srv/back\\slash'],
+    ]);
+    expect(plan[0]!.ownerSql).toBe('"r ""1"""');
   });
 });
