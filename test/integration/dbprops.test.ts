@@ -2,11 +2,14 @@
 // leaving nothing behind, and names in every server encoding (issue 10).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chownSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
 import { join } from 'node:path';
-import { PG, run, url, tmp, dropDb, sql, snapshot, newIdentity, psqlEnv, fakeBinDir, baseEnv } from './helpers.js';
+import { PG, ROOT, run, url, tmp, dropDb, sql, snapshot, newIdentity, psqlEnv, fakeBinDir, baseEnv } from './helpers.js';
+// @ts-expect-error plain JS test support
+import { startCluster } from '../support/pg.mjs';
 import { tablespacePlan } from '../../src/tablespaces.js';
-import { countRows, tableKey } from '../../src/db.js';
+import { countRows, databaseProperties, tableKey } from '../../src/db.js';
 import { connFromUrl } from '../../src/conn.js';
 
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -392,5 +395,51 @@ describe('_globals with a tablespace', () => {
       ['plain', '/srv/back\\slash'],
     ]);
     expect(plan[0]!.ownerSql).toBe('"r ""1"""');
+  });
+});
+
+describe('servers 14 and 17', () => {
+  const bin14 = join(ROOT, 'node_modules/pg14/native/bin');
+  const bin17 = join(ROOT, 'node_modules/pg17/native/bin');
+
+  it('properties are read on 17 (builtin provider, datlocale) and 14; --create into 14 sets what 14 has and refuses ICU with exit 2', async () => {
+    for (const b of [bin14, bin17]) {
+      if (!existsSync(join(b, 'postgres'))) throw new Error(`${b}/postgres is missing: npm install the pg14/pg17 dev dependencies`);
+    }
+    const [c14, c17] = await Promise.all([startCluster({ binDir: bin14 }), startCluster({ binDir: bin17 })]);
+    try {
+      const ac = new AbortController();
+      const q = async (c: { port: number; password: string }, db: string, text: string) => {
+        const cl = new pg.Client({ host: '127.0.0.1', port: c.port, user: 'postgres', password: c.password, database: db });
+        await cl.connect();
+        try {
+          return (await cl.query(text)).rows;
+        } finally {
+          await cl.end();
+        }
+      };
+      await q(c17, 'postgres', `CREATE DATABASE b17 TEMPLATE template0 LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8'`);
+      expect(await databaseProperties(connFromUrl(c17.url('b17')), ac.signal)).toMatchObject({ encoding: 'UTF8', localeProvider: 'builtin', locale: 'C.UTF-8' });
+      await q(c14, 'postgres', `CREATE DATABASE l14 TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`);
+      await q(c14, 'postgres', `ALTER DATABASE l14 SET work_mem = '5MB'`);
+      expect(await databaseProperties(connFromUrl(c14.url('l14')), ac.signal)).toMatchObject({ encoding: 'LATIN1', localeProvider: 'libc', locale: null, settings: [{ role: null, name: 'work_mem', value: '5MB' }] });
+
+      // The LATIN1 source (owner, ACL, settings) into 14: roles it lacks are warnings.
+      const r = await run(['restore', key, '--from', folder, '--to', c14.url('r14'), '--create', '--identity', id.file]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await q(c14, 'postgres', `SELECT pg_encoding_to_char(encoding) AS e, datcollate AS c, shobj_description(oid, 'pg_database') AS comment, datconnlimit AS l FROM pg_database WHERE datname = 'r14'`)).toEqual([
+        { e: 'LATIN1', c: 'C', comment: "the source's comment", l: 17 },
+      ]);
+      expect(await q(c14, 'r14', `SELECT id, v FROM t ORDER BY id`)).toEqual([{ id: 1, v: 'crème' }, { id: 2, v: 'brûlée' }, { id: 3, v: null }]);
+
+      // An ICU source cannot be made on 14: exit 2, nothing created.
+      const k = await backup('dp_icu', folder, id.recipient);
+      const r2 = await run(['restore', k, '--from', folder, '--to', c14.url('icu14'), '--create', '--identity', id.file]);
+      expect(r2.code, r2.stderr).toBe(2);
+      expect(r2.stderr).toContain('ICU');
+      expect(await q(c14, 'postgres', `SELECT 1 FROM pg_database WHERE datname = 'icu14'`)).toEqual([]);
+    } finally {
+      await Promise.all([c14.stop(), c17.stop()]);
+    }
   });
 });
