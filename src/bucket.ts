@@ -13,7 +13,7 @@ import type { Parsed } from './cli.js';
 import { bucketConfig } from './config.js';
 import type { Context } from './context.js';
 import { StorageError, VerifyError, messageOf } from './errors.js';
-import { lifecycleRules, mergeRules, ruleDifferences } from './lifecycle.js';
+import { isLegacyRuleFor, lifecycleRules, mergeRules, ruleDifferences } from './lifecycle.js';
 import { makeS3Client, wrapS3Error } from './storage/index.js';
 
 type Status = 'ok' | 'missing' | 'recommended' | 'unknown';
@@ -55,7 +55,7 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
         throw wrapS3Error(e, `cannot read the lifecycle rules of s3://${Bucket}`);
       }
     }
-    const rules = mergeRules(existing, wanted) as LifecycleRule[];
+    const rules = mergeRules(existing, wanted, cfg.target.prefix) as LifecycleRule[];
     try {
       await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules: rules } }), { abortSignal: ctx.signal });
     } catch (e) {
@@ -63,7 +63,11 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
       if (why) throw new StorageError('NO_LIFECYCLE_API', `cannot write the lifecycle rules of s3://${Bucket}: ${why}`, { cause: e });
       throw wrapS3Error(e, `cannot write the lifecycle rules of s3://${Bucket}`);
     }
-    ctx.out(`applied ${wanted.length} pgbackup lifecycle rules to s3://${Bucket}/${cfg.target.prefix} (kept ${rules.length - wanted.length} other rule(s))\n`);
+    const replacedLegacy = existing.filter((r) => isLegacyRuleFor(r, cfg.target.prefix)).length;
+    ctx.out(
+      `applied ${wanted.length} pgbackup lifecycle rules to s3://${Bucket}/${cfg.target.prefix} (kept ${rules.length - wanted.length} other rule(s)` +
+        `${replacedLegacy ? `; replaced ${replacedLegacy} rule(s) of this prefix written before rule IDs named it` : ''})\n`,
+    );
     return 0;
   }
 
@@ -87,7 +91,7 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
   };
   const pabFix = `aws s3api put-public-access-block --bucket ${Bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`;
   const tlsFix = 'add a Deny statement on aws:SecureTransport=false (infra/terraform does)';
-  const lifecycleFix = 'pgbackup bucket lifecycle --apply';
+  const lifecycleFix = `pgbackup bucket lifecycle --apply --to s3://${Bucket}/${cfg.target.prefix}`;
 
   await probe('versioning', async () => {
     const r = await client.send(new GetBucketVersioningCommand({ Bucket }), { abortSignal: ctx.signal });
@@ -135,10 +139,13 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
     'lifecycle rules',
     async () => {
       const r = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket }), { abortSignal: ctx.signal });
+      // Only this prefix's rules are judged; other prefixes' and foreign rules are theirs.
       const diffs = ruleDifferences((r.Rules ?? []) as unknown as Array<Record<string, unknown>>, wanted);
+      const legacy = (r.Rules ?? []).filter((x) => isLegacyRuleFor(x, cfg.target.prefix)).map((x) => x.ID);
+      if (legacy.length) diffs.push(`rule(s) ${legacy.join(', ')} for this prefix use the old IDs without the prefix (--apply replaces them)`);
       return diffs.length
         ? { status: 'missing', detail: diffs.join('; '), fix: lifecycleFix }
-        : { status: 'ok', detail: `the ${wanted.length} pgbackup rules match the retention settings` };
+        : { status: 'ok', detail: `the ${wanted.length} pgbackup rules of ${cfg.target.prefix || 'the whole bucket'} match the retention settings` };
     },
     { error: 'NoSuchLifecycleConfiguration', status: 'missing', detail: 'no lifecycle rules: nothing expires, and incomplete uploads are never cleaned up', fix: lifecycleFix },
   );

@@ -476,6 +476,7 @@ export function bucketConfig(p: Parsed, env: Env): Readonly<BucketConfig> {
     if (target && target.kind !== 's3') probs.add('--to: bucket commands need an s3:// target');
   }
   if (p.values.apply && action !== 'lifecycle') probs.add('--apply: only with "bucket lifecycle"');
+  if (target?.kind === 's3' && target.prefix.length > 200) probs.add('--to: a prefix over 200 characters leaves no room for lifecycle rule IDs (S3 allows 255)');
   const retention = probs.try(() => retentionConfig(env));
   probs.done();
   return Object.freeze({ action: action as 'check' | 'lifecycle', target: target as Target & { kind: 's3' }, apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });

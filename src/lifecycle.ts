@@ -19,21 +19,34 @@ export interface Rule {
   NoncurrentVersionExpiration?: { NoncurrentDays: number };
 }
 
+/** Longest target prefix whose rule IDs fit S3's 255 characters. */
+export const MAX_RULE_PREFIX = 200;
+
+/**
+ * Rule IDs carry the target prefix (`pgbackup-prod/daily`; `pgbackup-daily` without one), so
+ * the rules of several prefixes in one bucket live side by side.
+ */
+export function ruleId(prefix: string, name: string): string {
+  return `${RULE_PREFIX}${prefix}${name}`;
+}
+
+const RULE_NAMES = [...TIERS, 'abort-incomplete-uploads', 'noncurrent-versions'];
+
 export function lifecycleRules(prefix: string, days: RetentionDays, noncurrentDays = NONCURRENT_DAYS): Rule[] {
   const rules: Rule[] = TIERS.map((tier) => ({
-    ID: `${RULE_PREFIX}${tier}`,
+    ID: ruleId(prefix, tier),
     Status: 'Enabled',
     Filter: prefix ? { And: { Prefix: prefix, Tags: [{ Key: 'tier', Value: tier }] } } : { Tag: { Key: 'tier', Value: tier } },
     Expiration: { Days: days[tier] },
   }));
   rules.push({
-    ID: `${RULE_PREFIX}abort-incomplete-uploads`,
+    ID: ruleId(prefix, 'abort-incomplete-uploads'),
     Status: 'Enabled',
     Filter: { Prefix: prefix },
     AbortIncompleteMultipartUpload: { DaysAfterInitiation: ABORT_DAYS },
   });
   rules.push({
-    ID: `${RULE_PREFIX}noncurrent-versions`,
+    ID: ruleId(prefix, 'noncurrent-versions'),
     Status: 'Enabled',
     Filter: { Prefix: prefix },
     NoncurrentVersionExpiration: { NoncurrentDays: noncurrentDays },
@@ -42,9 +55,24 @@ export function lifecycleRules(prefix: string, days: RetentionDays, noncurrentDa
   return rules;
 }
 
-/** Our rules replace our old ones; everyone else's rules stay. */
-export function mergeRules(existing: Array<{ ID?: string }>, ours: Rule[]): Array<Rule | { ID?: string }> {
-  return [...existing.filter((r) => !(r.ID ?? '').startsWith(RULE_PREFIX)), ...ours];
+/** The prefix a rule's filter names ('' for none). */
+export function rulePrefix(r: { Filter?: unknown; Prefix?: string }): string {
+  const f = (r.Filter ?? {}) as { Prefix?: string; And?: { Prefix?: string } };
+  return f.And?.Prefix ?? f.Prefix ?? r.Prefix ?? '';
+}
+
+/** A rule written by pgbackup before rule IDs carried the prefix, for this prefix. */
+export function isLegacyRuleFor(r: { ID?: string; Filter?: unknown; Prefix?: string }, prefix: string): boolean {
+  return prefix !== '' && RULE_NAMES.some((n) => r.ID === `${RULE_PREFIX}${n}`) && rulePrefix(r) === prefix;
+}
+
+/**
+ * This prefix's rules replace its old ones (also those from before IDs carried the prefix);
+ * every other rule stays, other prefixes' pgbackup rules included.
+ */
+export function mergeRules<T extends { ID?: string; Filter?: unknown; Prefix?: string }>(existing: T[], ours: Rule[], prefix = ''): Array<Rule | T> {
+  const mine = new Set(ours.map((r) => r.ID));
+  return [...existing.filter((r) => !mine.has(r.ID ?? '') && !isLegacyRuleFor(r, prefix)), ...ours];
 }
 
 /** A readable comparison of the rules found on a bucket with the ones wanted. */

@@ -98,7 +98,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "backups" {
   dynamic "rule" {
     for_each = local.tier_days
     content {
-      id     = "pgbackup-${rule.key}"
+      id     = "pgbackup-${var.prefix}${rule.key}"
       status = "Enabled"
       # With a prefix: prefix AND tag. Without one: the tag alone.
       filter {
@@ -126,7 +126,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "backups" {
   }
 
   rule {
-    id     = "pgbackup-abort-incomplete-uploads"
+    id     = "pgbackup-${var.prefix}abort-incomplete-uploads"
     status = "Enabled"
     filter {
       prefix = var.prefix
@@ -137,7 +137,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "backups" {
   }
 
   rule {
-    id     = "pgbackup-noncurrent-versions"
+    id     = "pgbackup-${var.prefix}noncurrent-versions"
     status = "Enabled"
     filter {
       prefix = var.prefix

@@ -68,7 +68,7 @@ describe('bucket settings', () => {
     expect(r1.code, r1.stderr).toBe(7);
     expect(r1.stdout).toMatch(/MISSING\s+versioning: versioning is Suspended[\s\S]*fix: aws s3api put-bucket-versioning --bucket acme-backups/);
     expect(r1.stdout).toMatch(/MISSING\s+public access block/);
-    expect(r1.stdout).toMatch(/MISSING\s+lifecycle rules: rule pgbackup-daily is missing[\s\S]*fix: pgbackup bucket lifecycle --apply/);
+    expect(r1.stdout).toMatch(/MISSING\s+lifecycle rules: rule pgbackup-prod\/daily is missing[\s\S]*fix: pgbackup bucket lifecycle --apply --to s3:\/\/acme-backups\/prod\//);
     expect(r1.stdout).toMatch(/ok\s+default encryption: AES256/);
     expect(r1.stdout).toMatch(/ok\s+TLS-only policy/);
     expect(r1.stdout).toMatch(/advice\s+object lock/);
@@ -79,7 +79,7 @@ describe('bucket settings', () => {
     expect(r2.stdout).toContain('kept 1 other rule(s)');
     const put = state.puts[0]!;
     expect(put).toContain('<ID>logs-expiry</ID>');
-    for (const t of ['daily', 'weekly', 'monthly', 'yearly']) expect(put).toContain(`<ID>pgbackup-${t}</ID>`);
+    for (const t of ['daily', 'weekly', 'monthly', 'yearly']) expect(put).toContain(`<ID>pgbackup-prod/${t}</ID>`);
     expect(put).toMatch(/<DaysAfterInitiation>1<\/DaysAfterInitiation>/);
 
     state.versioning = 'Enabled';
@@ -92,6 +92,6 @@ describe('bucket settings', () => {
     // Settings drift (a tier kept for another number of days) is caught.
     const r4 = await run(['bucket', 'check', '--to', 's3://acme-backups/prod/'], { env: { ...env, PGBACKUP_KEEP_DAILY_DAYS: '14' } });
     expect(r4.code).toBe(7);
-    expect(r4.stdout).toMatch(/rule pgbackup-daily differs/);
+    expect(r4.stdout).toMatch(/rule pgbackup-prod\/daily differs/);
   });
 });

@@ -2,11 +2,14 @@
 // dump of one table, a second prefix in one bucket, Ctrl-C at a prompt) never destroy data.
 // Each test makes the problem happen for real against the suite's PostgreSQL cluster and
 // S3 server / folders, and checks the data and the target's contents afterwards.
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import http from 'node:http';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand, fakeBinDir } from './helpers.js';
+// @ts-expect-error plain JS test support
+import { freePort } from '../support/pg.mjs';
 
 let dir: string;
 let id: { file: string; recipient: string };
@@ -349,5 +352,74 @@ describe('folder targets', () => {
     const r3 = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', fresh]);
     expect(r3.code, r3.stderr).toBe(0);
     expect(readFileSync(fresh, 'utf8')).toBe(readFileSync(out, 'utf8'));
+  });
+});
+
+describe('lifecycle rules of several prefixes in one bucket', () => {
+  // s3rver has no lifecycle API: a small HTTP stub answers it (as in bucket-settings.test.ts),
+  // driven through the real SDK by the real CLI. Other bucket settings answer 501 (reported unknown).
+  let server: http.Server | undefined;
+  afterAll(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  it('--apply for one prefix keeps every other rule; check judges only its own prefix\'s rules', async () => {
+    // What the previous version wrote for prod/: fixed IDs, plus a rule that is not ours.
+    const legacyProd = ['daily', 'weekly', 'monthly', 'yearly']
+      .map((t) => `<Rule><ID>pgbackup-${t}</ID><Filter><And><Prefix>prod/</Prefix><Tag><Key>tier</Key><Value>${t}</Value></Tag></And></Filter><Status>Enabled</Status><Expiration><Days>7</Days></Expiration></Rule>`)
+      .join('');
+    let lifecycle = `<LifecycleConfiguration><Rule><ID>logs-expiry</ID><Filter><Prefix>logs/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule>${legacyProd}</LifecycleConfiguration>`;
+    const port = await freePort();
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const q = new URL(req.url!, 'http://x').searchParams;
+        if (q.has('lifecycle') && req.method === 'PUT') {
+          lifecycle = body;
+          res.writeHead(200);
+          return res.end();
+        }
+        if (q.has('lifecycle')) {
+          res.writeHead(200, { 'content-type': 'application/xml' });
+          return res.end(`<?xml version="1.0" encoding="UTF-8"?>${lifecycle}`);
+        }
+        res.writeHead(501, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>NotImplemented</Message></Error>');
+      });
+    });
+    await new Promise<void>((r) => server!.listen(port, '127.0.0.1', () => r()));
+    const env = baseEnv({ AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}` });
+    const ids = () => [...lifecycle.matchAll(/<ID>([^<]+)<\/ID>/g)].map((m) => m[1]!);
+    const lifecycleFinding = async (prefix: string) => {
+      const r = await run(['bucket', 'check', '--to', `s3://acme/${prefix}`, '--json'], { env });
+      return JSON.parse(r.stdout).findings.find((f: { check: string }) => f.check === 'lifecycle rules');
+    };
+
+    // Before: prod/'s old rules are reported for prod/ with a fix naming prod/.
+    const f0 = await lifecycleFinding('prod/');
+    expect(f0.status).toBe('missing');
+    expect(f0.detail).toMatch(/pgbackup-daily.*old IDs/);
+    expect(f0.fix).toBe('pgbackup bucket lifecycle --apply --to s3://acme/prod/');
+
+    // Applying staging/ keeps prod/'s rules (even the old ones) and the foreign one.
+    const a1 = await run(['bucket', 'lifecycle', '--apply', '--to', 's3://acme/staging/'], { env });
+    expect(a1.code, a1.stderr).toBe(0);
+    expect(ids()).toEqual(['logs-expiry', 'pgbackup-daily', 'pgbackup-weekly', 'pgbackup-monthly', 'pgbackup-yearly', ...['daily', 'weekly', 'monthly', 'yearly', 'abort-incomplete-uploads', 'noncurrent-versions'].map((n) => `pgbackup-staging/${n}`)]);
+    expect(lifecycle).toContain('<Prefix>prod/</Prefix>');
+    // Applying prod/ replaces prod/'s old rules and keeps staging/'s.
+    const a2 = await run(['bucket', 'lifecycle', '--apply', '--to', 's3://acme/prod/'], { env });
+    expect(a2.code, a2.stderr).toBe(0);
+    expect(a2.stdout).toMatch(/replaced 4 rule\(s\) of this prefix/);
+    const all = ids();
+    expect(all.filter((i) => i.startsWith('pgbackup-staging/'))).toHaveLength(6);
+    expect(all.filter((i) => i.startsWith('pgbackup-prod/'))).toHaveLength(6);
+    expect(all).toContain('logs-expiry');
+    expect(all).not.toContain('pgbackup-daily');
+    // Each prefix's check passes, judged on its own rules; re-applying staging/ changes nothing of prod/'s.
+    expect((await lifecycleFinding('prod/')).status).toBe('ok');
+    expect((await lifecycleFinding('staging/')).status).toBe('ok');
+    const before = lifecycle;
+    await run(['bucket', 'lifecycle', '--apply', '--to', 's3://acme/staging/'], { env });
+    expect(ids().sort()).toEqual([...all].sort());
+    expect(lifecycle.length).toBe(before.length);
   });
 });

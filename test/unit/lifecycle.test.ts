@@ -28,20 +28,20 @@ function tfRules(prefix: string): unknown[] {
   const tierBlock = /tier_days = \{([\s\S]*?)\}/.exec(main)![1]!;
   const tiers = [...tierBlock.matchAll(/(\w+)\s*=\s*(var\.\w+|\d+)/g)].map((m) => [m[1]!, val(m[2]!)] as const);
   const lc = main.slice(main.indexOf('resource "aws_s3_bucket_lifecycle_configuration"'));
-  expect(lc).toContain('id     = "pgbackup-${rule.key}"');
+  expect(lc).toContain('id     = "pgbackup-${var.prefix}${rule.key}"');
   expect(lc).toMatch(/for_each = var\.prefix == "" \? \[\] : \[var\.prefix\][\s\S]*?prefix = and\.value\s*tags = \{\s*tier = rule\.key\s*\}/);
   expect(lc).toMatch(/for_each = var\.prefix == "" \? \[rule\.key\] : \[\][\s\S]*?key\s*= "tier"\s*value = tag\.value/);
   expect(lc).toMatch(/expiration \{\s*days = rule\.value\s*\}/);
   const rules: unknown[] = tiers.map(([tier, days]) => ({
-    ID: `pgbackup-${tier}`,
+    ID: `pgbackup-${prefix}${tier}`,
     Status: 'Enabled',
     Filter: prefix ? { And: { Prefix: prefix, Tags: [{ Key: 'tier', Value: tier }] } } : { Tag: { Key: 'tier', Value: tier } },
     Expiration: { Days: days },
   }));
-  const abort = /id\s*=\s*"(pgbackup-abort-incomplete-uploads)"[\s\S]*?days_after_initiation = (var\.\w+|\d+)/.exec(lc)!;
-  rules.push({ ID: abort[1], Status: 'Enabled', Filter: { Prefix: prefix }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: val(abort[2]!) } });
-  const nc = /id\s*=\s*"(pgbackup-noncurrent-versions)"[\s\S]*?noncurrent_days = (var\.\w+|\d+)[\s\S]*?expired_object_delete_marker = true/.exec(lc)!;
-  rules.push({ ID: nc[1], Status: 'Enabled', Filter: { Prefix: prefix }, NoncurrentVersionExpiration: { NoncurrentDays: val(nc[2]!) }, Expiration: { ExpiredObjectDeleteMarker: true } });
+  const abort = /id\s*=\s*"pgbackup-\$\{var\.prefix\}(abort-incomplete-uploads)"[\s\S]*?days_after_initiation = (var\.\w+|\d+)/.exec(lc)!;
+  rules.push({ ID: `pgbackup-${prefix}${abort[1]}`, Status: 'Enabled', Filter: { Prefix: prefix }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: val(abort[2]!) } });
+  const nc = /id\s*=\s*"pgbackup-\$\{var\.prefix\}(noncurrent-versions)"[\s\S]*?noncurrent_days = (var\.\w+|\d+)[\s\S]*?expired_object_delete_marker = true/.exec(lc)!;
+  rules.push({ ID: `pgbackup-${prefix}${nc[1]}`, Status: 'Enabled', Filter: { Prefix: prefix }, NoncurrentVersionExpiration: { NoncurrentDays: val(nc[2]!) }, Expiration: { ExpiredObjectDeleteMarker: true } });
   return rules;
 }
 
@@ -62,6 +62,19 @@ describe('lifecycle rules', () => {
   it('merging keeps rules that are not ours and replaces ours', () => {
     const merged = mergeRules([{ ID: 'logs-expiry' }, { ID: 'pgbackup-daily' }], lifecycleRules('', DEFAULT_RETENTION));
     expect(merged.map((r) => r.ID)).toEqual(['logs-expiry', 'pgbackup-daily', 'pgbackup-weekly', 'pgbackup-monthly', 'pgbackup-yearly', 'pgbackup-abort-incomplete-uploads', 'pgbackup-noncurrent-versions']);
+  });
+  it('rule IDs carry the prefix; merging one prefix keeps the other prefixes\' rules and replaces its own old fixed-ID ones', () => {
+    const prod = lifecycleRules('prod/', DEFAULT_RETENTION);
+    expect(prod.map((r) => r.ID)).toEqual(['daily', 'weekly', 'monthly', 'yearly', 'abort-incomplete-uploads', 'noncurrent-versions'].map((n) => `pgbackup-prod/${n}`));
+    const staging = lifecycleRules('staging/', DEFAULT_RETENTION);
+    const both = mergeRules(mergeRules([{ ID: 'logs-expiry' }], prod, 'prod/'), staging, 'staging/');
+    expect(both.map((r) => r.ID)).toEqual(['logs-expiry', ...prod.map((r) => r.ID), ...staging.map((r) => r.ID)]);
+    expect(ruleDifferences(both as never, prod)).toEqual([]);
+    expect(ruleDifferences(both as never, staging)).toEqual([]);
+    // Rules written with the old fixed IDs for prod/: applying staging/ keeps them, applying prod/ replaces them.
+    const legacy = prod.map((r) => ({ ...r, ID: r.ID.replace('prod/', '') }));
+    expect(mergeRules(legacy, staging, 'staging/').map((r) => r.ID)).toEqual([...legacy.map((r) => r.ID), ...staging.map((r) => r.ID)]);
+    expect(mergeRules(legacy, prod, 'prod/').map((r) => r.ID)).toEqual(prod.map((r) => r.ID));
   });
   it('spots missing and different rules', () => {
     const wanted = lifecycleRules('', DEFAULT_RETENTION);
