@@ -140,3 +140,25 @@ export async function dropCreated(ctx: Context, made: CreatedDb, why: unknown): 
     ctx.log.error({ database: name, err: messageOf(e) }, 'the restore failed and the database it created could not be dropped; drop it by hand');
   }
 }
+
+/**
+ * A scratch database (verify --restore-into) like the source: its encoding and locale, else
+ * (this cluster lacks the locale) its encoding with the C locale, which fits every encoding.
+ * A SQL_ASCII or LATIN1 dump does not load into a UTF8 database as it is.
+ */
+export async function createScratchLike(ctx: Context, admin: ConnInfo, name: string, props: DatabaseProperties | undefined): Promise<void> {
+  const plain = ['TEMPLATE template0'];
+  if (!props) return createDatabaseWith(admin, name, plain, ctx.signal);
+  const server = await serverInfo(admin, ctx.signal);
+  const like = createClauses(props, server.versionNum, {});
+  if (!('problem' in like)) {
+    try {
+      return await createDatabaseWith(admin, name, like.clauses, ctx.signal);
+    } catch (e) {
+      if (!(e instanceof DbError) || !isLocaleError(e.pgCode, messageOf(e))) throw e;
+    }
+  }
+  ctx.log.warn({ database: name, source: describeSource(props) }, "this server lacks the source's locale: the scratch database gets the source's encoding with the C locale");
+  const c = createClauses(props, server.versionNum, { locale: 'C' });
+  await createDatabaseWith(admin, name, 'problem' in c ? plain : c.clauses, ctx.signal);
+}

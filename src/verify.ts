@@ -19,6 +19,7 @@ import { DumpReader } from './pipeline/dumpreader.js';
 import { isZlibError } from './pipeline/compress.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
 import { createDatabase, dropDatabase } from './db.js';
+import { createScratchLike } from './restoreprops.js';
 import { withDatabase, type ConnInfo } from './conn.js';
 import { rowCountDifferences, type Manifest } from './manifest.js';
 
@@ -112,7 +113,8 @@ async function restoreCheck(
   const scratch = `pgbackup_verify_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = server.database ? server : withDatabase(server, 'postgres');
   try {
-    await createDatabase(admin, scratch, ctx.signal);
+    // Like the source (encoding, locale): a SQL_ASCII or LATIN1 dump does not load into UTF8 as it is.
+    await createScratchLike(ctx, admin, scratch, manifest?.databaseProperties);
   } catch (e) {
     note('restore', `cannot create the scratch database: ${messageOf(e)}`, 6);
     return;

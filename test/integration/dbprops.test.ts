@@ -299,6 +299,9 @@ describe('names in every server encoding', () => {
     expect(await dbState('dp_sqlascii_dst')).toMatchObject({ encoding: 'SQL_ASCII' });
     const hex = await sql<{ h: string }>('dp_sqlascii_dst', `SELECT encode(convert_to(relname::text, 'SQL_ASCII'), 'hex') AS h FROM pg_class WHERE relname LIKE 'caf%' OR relname LIKE 'na%ve'  ORDER BY 1`);
     expect(hex.map((x) => x.h)).toEqual(['636166e9', '6e61c3af7665']);
+    // verify --restore-into makes its scratch database like the source (a UTF8 one refuses these bytes).
+    const v = await run(['verify', k, '--from', folder, '--restore-into', url('postgres'), '--identity', id.file]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
   });
 
   it('the row-count check finds tables by the bytes of their names (countRows)', async () => {
