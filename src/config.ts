@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from './plan.js';
-import { connFromEnv, connFromUrl, type ConnInfo } from './conn.js';
+import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from './conn.js';
 import { normalisePrefix, TIERS, type Tier } from './keys.js';
 import type { Target } from './storage/index.js';
 import type { Parsed } from './cli.js';
@@ -138,8 +138,8 @@ export function commonConfig(p: Parsed, env: Env): CommonConfig {
 }
 
 function source(p: Problems, flag: string, value: string | undefined, env: Env): ConnInfo | undefined {
-  if (value !== undefined) return p.try(() => connFromUrl(value, flag));
-  if (env.DATABASE_URL) return p.try(() => connFromUrl(env.DATABASE_URL!, 'DATABASE_URL'));
+  if (value !== undefined) return p.try(() => connFromUrl(value, flag, env));
+  if (env.DATABASE_URL) return p.try(() => connFromUrl(env.DATABASE_URL!, 'DATABASE_URL', env));
   return p.try(() => connFromEnv(env));
 }
 
@@ -373,8 +373,8 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   if (toRaw === undefined) {
     probs.add('--to: required: the database to restore into (postgres://user@host:port/DBNAME); restore never takes its target from DATABASE_URL or PG* variables');
   }
-  const dest = toRaw !== undefined ? probs.try(() => connFromUrl(toRaw, '--to')) : undefined;
-  if (dest && !dest.database) probs.add('--to: names no database (postgres://user@host:port/DBNAME)');
+  const dest = toRaw !== undefined ? probs.try(() => connFromUrl(toRaw, '--to', env)) : undefined;
+  if (dest && !namesDatabase(toRaw!, '--to')) probs.add('--to: names no database (postgres://user@host:port/DBNAME)');
   for (const f of ['db-encoding', 'db-locale', 'create-with-defaults'] as const) {
     if (v[f] !== undefined && v[f] !== false && !bool(v.create)) probs.add(`--${f}: only with --create (it chooses how the database is created)`);
   }
@@ -425,7 +425,7 @@ export function verifyConfig(p: Parsed, env: Env): Readonly<VerifyConfig> {
   if (latest && !str(v.database)) probs.add('--latest: needs --database NAME');
   const target = fromTarget(probs, v, env);
   const ri = str(v['restore-into']);
-  const restoreInto = ri !== undefined ? probs.try(() => connFromUrl(ri, '--restore-into')) : undefined;
+  const restoreInto = ri !== undefined ? probs.try(() => connFromUrl(ri, '--restore-into', env)) : undefined;
   probs.done();
   return Object.freeze({ ...secretsConfig(v, env), key, latest, all, anyKind: bool(v['any-kind']), target: target!, database: str(v.database), restoreInto, json: bool(v.json) });
 }

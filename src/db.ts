@@ -1,6 +1,7 @@
 /** Metadata queries through node-postgres. Errors come back as plain Errors with a readable message. */
 import pg from 'pg';
-import { type ConnInfo, pgConfig, describeConn } from './conn.js';
+import { type ConnInfo, describeConn } from './conn.js';
+import { connectPg } from './pgconnect.js';
 import { messageOf } from './errors.js';
 import type { DatabaseProperties } from './dbprops.js';
 import { decodeName } from './pipeline/pgencoding.js';
@@ -23,16 +24,16 @@ function explain(e: unknown, ci: ConnInfo): DbError {
 
 export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   signal.throwIfAborted();
-  const client = new pg.Client(pgConfig(ci) as pg.ClientConfig);
-  client.on('error', () => undefined);
+  let client: pg.Client;
+  try {
+    client = await connectPg(ci, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw explain(e, ci);
+  }
   const onAbort = () => void client.end().catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    try {
-      await client.connect();
-    } catch (e) {
-      throw explain(e, ci);
-    }
     try {
       return await fn(client);
     } catch (e) {

@@ -62,6 +62,28 @@ export function decodeDbName(segment: string): string {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
+/**
+ * Why `key` cannot name an object under a target, or null when it can. Keys are relative,
+ * '/'-separated, with no empty, "." or ".." segment and no backslash (some S3-compatible
+ * servers normalise such keys into another prefix; a folder would resolve them outside).
+ */
+export function keyProblem(key: string): string | null {
+  if (key === '') return 'the key is empty';
+  if (key.startsWith('/')) return 'an absolute path is not a key (to read a local file, give it as ./FILE, /PATH/FILE.sql... or file:PATH)';
+  if (key.includes('\\')) return 'a key may not contain a backslash';
+  if (key.includes('\0')) return 'a key may not contain a NUL character';
+  const segs = key.split('/');
+  if (segs.some((s) => s === '..' || s === '.')) return 'a key may not have "." or ".." segments';
+  if (segs.some((s) => s === '')) return 'a key may not have empty segments ("//" or a trailing "/")';
+  return null;
+}
+
+/** keyProblem for a listing prefix: empty, or a key that may end in "/". */
+export function prefixProblem(prefix: string): string | null {
+  if (prefix === '') return null;
+  return keyProblem(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+}
+
 /** `20251108T192837Z` for a Date (UTC, whole seconds). */
 export function stamp(d: Date): string {
   return (

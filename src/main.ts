@@ -5,6 +5,7 @@ import { type Context, toolVersion } from './context.js';
 import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './errors.js';
 import { createLogger, defaultLogFormat, type Logger } from './log.js';
 import { scrub } from './secret.js';
+import { commandLinePasswords } from './conninfo.js';
 type Command = (ctx: Context, p: Parsed) => Promise<number>;
 // Commands load on demand: `keygen` or a folder backup need not load the AWS SDK.
 const RUN: Record<string, () => Promise<Command>> = {
@@ -45,6 +46,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
 
   let log: Logger | undefined;
   const secrets = secretsOf(env);
+  // A password in a connection string on the command line: mask it in what `ps` shows (process.title
+  // rewrites the command line Linux reports; it was visible until this line ran) and warn below.
+  const argvPasswords = commandLinePasswords(argv);
+  if (argvPasswords.flags.length) process.title = ['pgbackup', ...argvPasswords.masked].join(' ');
   const report = (e: unknown): number => {
     const err = e instanceof PgBackupError ? e : new InternalError('BUG', `unexpected failure (this is a bug in pgbackup; please report it): ${messageOf(e)}`, { cause: e });
     const msg = scrub(err.message, secrets);
@@ -81,6 +86,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   try {
     const common = commonConfig(parsed, env);
     log = createLogger({ format: common.logFormat ?? defaultLogFormat(), level: common.logLevel });
+    for (const f of argvPasswords.flags) {
+      log.warn(`${f}: the connection string holds a password, which other local users can see on the command line (ps, /proc) while pgbackup starts and in shell history; give it through DATABASE_URL, PGPASSFILE (~/.pgpass) or PGPASSWORD instead`);
+    }
     const ctx: Context = {
       log,
       signal: root.signal,

@@ -3,12 +3,13 @@
  * age header against the identities (before anything else is touched), and build its decode
  * chain. Shared by restore, fetch and verify.
  */
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { basename, dirname } from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import type { Context } from './context.js';
 import { CryptoError, StorageError, UsageError } from './errors.js';
-import { chainOf, manifestKey, sniff, type Chain } from './keys.js';
+import { chainOf, keyProblem, manifestKey, sniff, type Chain } from './keys.js';
 import { FolderStorage, S3Storage, openStorage, type Storage, type Target } from './storage/index.js';
 import { AgeDecryptStream, findHeaderEnd, openHeader, type DecryptSecrets } from './crypto/age.js';
 import { createDecompressor } from './pipeline/compress.js';
@@ -29,7 +30,10 @@ export function displayKey(target: Target, key: string): string {
   return target.kind === 's3' ? `s3://${target.bucket}/${target.prefix}${key}` : `${target.path}/${key}`;
 }
 
-/** Find `ref` (a key under the target, an s3:// URL, or a local file) and stat it. */
+/**
+ * Find `ref` (a key under the target, an s3:// URL, or a local file asked for as one: see
+ * localFileRef) and stat it. A key that is not found is never looked for on the local disk.
+ */
 export async function locate(ctx: Context, target: Target, ref: string): Promise<Located> {
   if (ref.startsWith('s3://')) {
     const rest = ref.slice(5);
@@ -42,20 +46,41 @@ export async function locate(ctx: Context, target: Target, ref: string): Promise
     if (!h) throw new StorageError('NOT_FOUND', `no such backup: ${ref}`);
     return { storage, key, display: ref, size: h.size };
   }
+  // A local file, e.g. from the old `pg_dump > backups/x.sql` routine: only when asked for as one.
+  const file = localFileRef(ref);
+  if (file !== null) {
+    const st = await stat(file).catch(() => null);
+    if (!st) throw new StorageError('NOT_FOUND', `no such file: ${file}`);
+    if (!st.isFile()) throw new StorageError('NOT_A_FILE', `not a regular file: ${file}`);
+    // The real path: its folder is where its manifest (FILE.json) is looked for.
+    const real = await realpath(file);
+    return { storage: new FolderStorage(dirname(real)), key: basename(real), display: file, size: st.size };
+  }
   const storage = openStorage(target);
   let key = ref;
   if (target.kind === 's3' && target.prefix && key.startsWith(target.prefix)) key = key.slice(target.prefix.length);
-  const h = await storage.head(key, ctx.signal).catch((e) => {
-    if (target.kind === 'folder') return null;
-    throw e;
-  });
+  const problem = keyProblem(key);
+  if (problem) throw new UsageError(`KEY "${ref}": ${problem}`, { code: 'BAD_KEY' });
+  const h = await storage.head(key, ctx.signal);
   if (h) return { storage, key, display: displayKey(target, key), size: h.size };
-  // A local file, e.g. from the old `pg_dump > backups/x.sql` routine.
-  const st = await stat(ref).catch(() => null);
-  if (st?.isFile()) {
-    return { storage: new FolderStorage(dirname(ref)), key: basename(ref), display: ref, size: st.size };
+  throw new StorageError('NOT_FOUND', `no such backup: ${ref} in ${storage.description} (a local file is read only when given as a path starting with /, ./ or ../ that ends in .sql, .sql.gz, .sql.age or .sql.gz.age, or as file:PATH)`);
+}
+
+/**
+ * The path of `ref` when it asks for a local file: `file:PATH` (or a file:// URL), or a path
+ * starting with `/`, `./` or `../` that ends in a backup suffix. Anything else is a key.
+ */
+export function localFileRef(ref: string): string | null {
+  if (ref.startsWith('file://')) {
+    try {
+      return fileURLToPath(ref);
+    } catch (e) {
+      throw new UsageError(`KEY "${ref}": not a usable file URL (${(e as Error).message})`);
+    }
   }
-  throw new StorageError('NOT_FOUND', `no such backup: ${ref} (looked in ${storage.description} and on the local disk)`);
+  if (ref.startsWith('file:')) return ref.slice(5);
+  if (/^(\/|\.\/|\.\.\/)/.test(ref) && chainOf(ref)) return ref;
+  return null;
 }
 
 export async function readManifest(ctx: Context, storage: Storage, key: string): Promise<{ manifest: Manifest | null; problem?: string }> {

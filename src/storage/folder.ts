@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StorageError, messageOf } from '../errors.js';
+import { StorageError, UsageError, messageOf } from '../errors.js';
+import { keyProblem, prefixProblem } from '../keys.js';
 import type { GetOptions, PutResult, PutStreamOptions, Storage, StoredObject } from './types.js';
 
 function wrap(e: unknown, what: string): StorageError {
@@ -39,6 +40,50 @@ export class FolderStorage implements Storage {
     return p;
   }
 
+  /** The target's real path (the root itself may be a symbolic link); null while it does not exist. */
+  private async realRoot(): Promise<string | null> {
+    return realpath(this.root).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw wrap(e, `cannot resolve ${this.root}`);
+    });
+  }
+
+  private inside(real: string, p: string): boolean {
+    return p === real || p.startsWith(real.endsWith(sep) ? real : real + sep);
+  }
+
+  private escape(link: string, to: string): StorageError {
+    return new StorageError('SYMLINK_ESCAPE', `${link} is a symbolic link leading out of the folder target ${this.description} (to ${to}); refused: nothing is read or written outside the target`);
+  }
+
+  /**
+   * The path of `key` (or of a listing prefix), after checking that it stays inside the target:
+   * the key is well formed (exit 2 otherwise), and no existing component of the path is a
+   * symbolic link leading out of the target (exit 4, naming it).
+   */
+  private async confined(key: string, prefix = false): Promise<string> {
+    const problem = prefix ? prefixProblem(key) : keyProblem(key);
+    if (problem) throw new UsageError(`key "${key}": ${problem}`, { code: 'BAD_KEY' });
+    const p = this.pathOf(key.replace(/\/+$/, ''));
+    const real = await this.realRoot();
+    if (real === null) return p;
+    let cur = this.root;
+    for (const seg of relative(this.root, p).split(sep).filter(Boolean)) {
+      cur = join(cur, seg);
+      let st;
+      try {
+        st = await lstat(cur);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') break;
+        throw wrap(e, `cannot stat ${cur}`);
+      }
+      if (!st.isSymbolicLink()) continue;
+      const to = await realpath(cur).catch(() => null);
+      if (to === null || !this.inside(real, to)) throw this.escape(cur, to ?? '(nowhere: a dangling link)');
+    }
+    return p;
+  }
+
   private async fsyncDir(dir: string): Promise<void> {
     const h = await open(dir, 'r');
     try {
@@ -49,7 +94,7 @@ export class FolderStorage implements Storage {
   }
 
   async putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult> {
-    const final = this.pathOf(key);
+    const final = await this.confined(key);
     const dir = dirname(final);
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.partial`);
     try {
@@ -77,7 +122,7 @@ export class FolderStorage implements Storage {
         } catch (le) {
           if ((le as NodeJS.ErrnoException).code !== 'EEXIST' || !opts.nextKey) throw le;
           key2 = opts.nextKey(key2);
-          target = this.pathOf(key2);
+          target = await this.confined(key2);
         }
       }
       await unlink(tmp);
@@ -94,7 +139,7 @@ export class FolderStorage implements Storage {
   }
 
   async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; ifAbsent?: boolean }): Promise<void> {
-    const final = this.pathOf(key);
+    const final = await this.confined(key);
     const dir = dirname(final);
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.partial`);
     try {
@@ -125,7 +170,7 @@ export class FolderStorage implements Storage {
   }
 
   async get(key: string, opts: GetOptions): Promise<Readable> {
-    const p = this.pathOf(key);
+    const p = await this.confined(key);
     try {
       await stat(p);
     } catch (e) {
@@ -136,8 +181,9 @@ export class FolderStorage implements Storage {
   }
 
   async getBytes(key: string): Promise<Buffer | null> {
+    const p = await this.confined(key);
     try {
-      return await readFile(this.pathOf(key));
+      return await readFile(p);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw wrap(e, `cannot read ${key}`);
@@ -145,8 +191,9 @@ export class FolderStorage implements Storage {
   }
 
   async head(key: string): Promise<StoredObject | null> {
+    const p = await this.confined(key);
     try {
-      const s = await stat(this.pathOf(key));
+      const s = await stat(p);
       if (!s.isFile()) return null;
       return { key, size: s.size, lastModified: s.mtime };
     } catch (e) {
@@ -157,7 +204,7 @@ export class FolderStorage implements Storage {
 
   async removeStalePartials(prefix: string, olderThanMs: number, signal: AbortSignal): Promise<string[]> {
     const removed: string[] = [];
-    const stack = [this.pathOf(prefix.replace(/\/+$/, ''))];
+    const stack = [await this.confined(prefix, true)];
     const cutoff = Date.now() - olderThanMs;
     while (stack.length) {
       signal.throwIfAborted();
@@ -187,8 +234,11 @@ export class FolderStorage implements Storage {
     // Walk the deepest folder the prefix names fully, then filter by the prefix.
     const slash = prefix.lastIndexOf('/');
     const base = slash >= 0 ? prefix.slice(0, slash) : '';
-    const start = this.pathOf(base);
+    if (prefixProblem(prefix)) throw new UsageError(`prefix "${prefix}": ${prefixProblem(prefix)}`, { code: 'BAD_KEY' });
+    const start = await this.confined(base, true);
     const stack = [start];
+    const real = await this.realRoot();
+    const seen = new Set<string>();
     while (stack.length) {
       signal.throwIfAborted();
       const dir = stack.pop()!;
@@ -202,9 +252,20 @@ export class FolderStorage implements Storage {
       }
       for (const ent of entries) {
         const full = join(dir, ent.name);
-        if (ent.isDirectory()) {
+        let isDir = ent.isDirectory();
+        let isFile = ent.isFile();
+        if (ent.isSymbolicLink()) {
+          // Followed only while it stays inside the target (each real folder walked once).
+          const to = await realpath(full).catch(() => null);
+          if (to === null || real === null || !this.inside(real, to)) throw this.escape(full, to ?? '(nowhere: a dangling link)');
+          const st = await stat(full);
+          isDir = st.isDirectory() && !seen.has(to);
+          isFile = st.isFile();
+          if (isDir) seen.add(to);
+        }
+        if (isDir) {
           stack.push(full);
-        } else if (ent.isFile() && !ent.name.startsWith('.')) {
+        } else if (isFile && !ent.name.startsWith('.')) {
           const key = relative(this.root, full).split(sep).join('/');
           if (!key.startsWith(prefix)) continue;
           const s = await stat(full).catch(() => null);

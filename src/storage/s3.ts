@@ -1,6 +1,7 @@
 import type { S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { StorageError, messageOf } from '../errors.js';
+import { StorageError, UsageError, messageOf } from '../errors.js';
+import { keyProblem, prefixProblem } from '../keys.js';
 import { DEFAULT_PART, DEFAULT_QUEUE } from '../plan.js';
 import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
 
@@ -78,8 +79,12 @@ export class S3Storage implements Storage {
     return (this.clientP ??= makeS3Client(this.opts));
   }
 
-  private full(key: string): string {
-    return this.opts.prefix + key;
+  /** prefix + key, refused (exit 2) when it has "..", ".", empty segments or a backslash. */
+  private full(key: string, listing = false): string {
+    const k = this.opts.prefix + key;
+    const problem = listing ? prefixProblem(k) : keyProblem(k);
+    if (problem) throw new UsageError(`key "${k}": ${problem}`, { code: 'BAD_KEY' });
+    return k;
   }
 
   private encryptionParams(): Record<string, unknown> {
@@ -205,7 +210,7 @@ export class S3Storage implements Storage {
     // both, and some S3-compatible servers cannot decode their own tokens.
     let after: string | undefined;
     let more = true;
-    const Prefix = this.full(prefix);
+    const Prefix = this.full(prefix, true);
     while (more) {
       let r;
       try {
