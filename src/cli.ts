@@ -67,7 +67,7 @@ List backups, newest first: key, database, time, size, tier, and whether each is
     spec: {
       latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
       'db-encoding': S, 'db-locale': S, 'create-with-defaults': B, 'apply-database-properties': B,
-      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B,
+      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B, 'lock-timeout': S, 'terminate-connections': B,
     },
     usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
 
@@ -89,6 +89,9 @@ Target:
   --yes                     confirm --clean when not on a terminal
   --no-safety-backup        skip the backup of the target taken before --clean
   --no-owner                do not fail on ownership of roles the target lacks
+  --lock-timeout DURATION   give up when a lock is not granted within this time (default 1m):
+                            exit 6 naming the sessions holding locks on the target, nothing changed
+                            (--terminate-connections ends them first, after the confirmation)
 Database properties (encoding, locale, owner, ACL, settings, comment, security labels):
   --create makes the database with the source's encoding and locale and applies the rest; when
   this server lacks the locale (or encoding) it stops before changing anything, with exit 2.

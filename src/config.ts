@@ -350,6 +350,10 @@ export interface RestoreConfig extends SecretsConfig {
   yes: boolean;
   safetyBackup: boolean;
   noOwner: boolean;
+  /** lock_timeout for the restore's statements (and pg_dump --lock-wait-timeout for its safety backup); default 1m. */
+  lockTimeoutMs: number;
+  /** End the target's other sessions (after the confirmation) before replacing it. */
+  terminateConnections: boolean;
   /** --create: how to make the database (else like the source: encoding, locale). */
   createWith: { encoding?: string | undefined; locale?: string | undefined; defaults: boolean };
   /** --clean into an existing database: apply the source's properties too. */
@@ -380,6 +384,7 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   }
   if (bool(v['create-with-defaults']) && str(v['db-locale']) !== undefined) probs.add('--create-with-defaults and --db-locale: give one of them');
   const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
+  const lockTimeoutMs = probs.zod('--lock-timeout', durationSchema, str(v['lock-timeout']));
   probs.done();
   return Object.freeze({
     ...secretsConfig(v, env),
@@ -395,6 +400,8 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     yes: bool(v.yes),
     safetyBackup: !bool(v['no-safety-backup']),
     noOwner: bool(v['no-owner']),
+    lockTimeoutMs: lockTimeoutMs ?? 60_000,
+    terminateConnections: bool(v['terminate-connections']),
     createWith: { encoding: str(v['db-encoding']), locale: str(v['db-locale']), defaults: bool(v['create-with-defaults']) },
     applyDatabaseProperties: bool(v['apply-database-properties']),
     recipients: envRecipients,

@@ -21,7 +21,7 @@ import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { manifestKind, rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
 import { InterruptedError } from './errors.js';
-import { targetFacts } from './safety.js';
+import { checkLockCapacity, describeSession, lockTimeoutError, namingLockHolders, targetFacts, terminateOthers } from './safety.js';
 import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb } from './restoreprops.js';
 import type { DatabaseProperties } from './dbprops.js';
 import { tableKey } from './db.js';
@@ -324,6 +324,11 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
         'Restore it into a new database (--to .../NEWDB --create) and copy what you need from there.',
     );
   }
+  if (state.hasTables && cfg.clean && !globals && ((cfg as { jobs?: number }).jobs ?? 1) <= 1) {
+    // One transaction locks every relation it drops and creates: stop now, before the safety backup, when that cannot fit.
+    const now = await targetFacts(cfg.dest, ctx.signal);
+    await checkLockCapacity(cfg.dest, ctx.signal, now.relations, manifest ? manifest.tables.length : now.relations);
+  }
   if (state.hasTables && cfg.clean && !cfg.yes) {
     // Everything the operator needs to be sure: which server, what is there now, what replaces it.
     const facts = await targetFacts(cfg.dest, ctx.signal);
@@ -341,7 +346,12 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
     }
   }
   let safetyKey: string | undefined;
-  let preamble: string[] = [];
+  // Every statement of the restore gives up after --lock-timeout rather than wait silently.
+  const preamble: string[] = [`SET lock_timeout = '${cfg.lockTimeoutMs}ms';`];
+  if (cfg.terminateConnections && !state.created && !globals) {
+    const ended = await terminateOthers(cfg.dest, ctx.signal);
+    if (ended.length) ctx.log.warn({ sessions: ended.map(describeSession) }, `ended ${ended.length} other session(s) on the target (--terminate-connections)`);
+  }
   if (state.hasTables) {
     if (cfg.safetyBackup) {
       const storage: Storage = openStorage(cfg.target);
@@ -361,22 +371,24 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
         encryption,
         level: 6,
         tier: 'daily',
-        dumpOptions: [],
+        dumpOptions: [`--lock-wait-timeout=${cfg.lockTimeoutMs}`],
         queueSize: DEFAULT_QUEUE,
         reason: `safety backup before restoring ${located.display}`,
         kind: 'safety',
         safetyFor: { restoring: located.display, database: cfg.dest.database!, host: cfg.dest.host ?? 'localhost', ...(cfg.dest.port ? { port: cfg.dest.port } : {}) },
-      }).catch((e) => {
+      }).catch(async (e) => {
+        const locked = await lockTimeoutError(cfg.dest, e, cfg.lockTimeoutMs);
+        if (locked) throw locked;
         throw isPgBackupError(e) && e.exitCode !== 2 ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;
       });
       safetyKey = r.key;
       ctx.log.info({ safetyBackup: safetyKey }, 'safety backup stored');
       process.stderr.write(`safety backup: ${storage.kind === 'folder' ? `${storage.description}/` : storage.description}${r.key}\n`);
     }
-    preamble = await cleanStatements(cfg.dest, ctx.signal);
+    preamble.push(...(await cleanStatements(cfg.dest, ctx.signal)));
   }
 
-  const res = await loadInto(ctx, located, secrets, cfg.dest, {
+  const res = await namingLockHolders(cfg.dest, cfg.lockTimeoutMs, loadInto(ctx, located, secrets, cfg.dest, {
     preamble,
     // Owner, ACL, settings, comment, labels: inside the transaction, after the dump.
     postamble: await propertiesPostamble(ctx, cfg.dest, { created: state.created, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties, globals }),
@@ -386,7 +398,7 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
     // _globals: missing tablespaces are created before the transaction; in it their CREATE becomes an owner change.
     rewrite: globals ? await prepareTablespaces(ctx, located, decryptSecrets(secrets), cfg.dest, made) : undefined,
     expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
-  });
+  }));
   made.loaded = true; // committed: the database stays, whatever the checks below find
   if (manifest && manifest.sha256 !== res.sha256) {
     // Every age chunk was authenticated, so this means the manifest and object disagree.

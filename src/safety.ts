@@ -5,6 +5,7 @@
  */
 import type { ConnInfo } from './conn.js';
 import { withClient } from './db.js';
+import { RestoreError, messageOf } from './errors.js';
 
 export interface TargetFacts {
   tables: number;
@@ -20,7 +21,7 @@ export async function targetFacts(ci: ConnInfo, signal: AbortSignal): Promise<Ta
               count(*)::int AS relations,
               pg_database_size(current_database())::bigint AS size
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'`,
+        WHERE c.oid >= 16384 AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'`,
     );
     const row = r.rows[0];
     return { tables: Number(row.tables), relations: Number(row.relations), sizeBytes: Number(row.size) };
@@ -31,7 +32,9 @@ export interface LockCapacity {
   maxLocksPerTransaction: number;
   maxConnections: number;
   maxPreparedTransactions: number;
-  /** Lock slots in the shared lock table: max_locks_per_transaction x (max_connections + max_prepared_transactions). */
+  /** Server processes that get lock-table room: max_connections + autovacuum workers + 1 + max_worker_processes + max_wal_senders. */
+  backends: number;
+  /** Slots in the shared lock table: max_locks_per_transaction x (backends + max_prepared_transactions). */
   slots: number;
 }
 
@@ -39,11 +42,54 @@ export async function lockCapacity(ci: ConnInfo, signal: AbortSignal): Promise<L
   return withClient(ci, signal, async (c) => {
     const r = await c.query(
       `SELECT current_setting('max_locks_per_transaction')::int AS l, current_setting('max_connections')::int AS c,
-              current_setting('max_prepared_transactions')::int AS p`,
+              current_setting('max_prepared_transactions')::int AS p,
+              coalesce(current_setting('autovacuum_worker_slots', true), current_setting('autovacuum_max_workers'))::int AS av,
+              current_setting('max_worker_processes')::int AS w, current_setting('max_wal_senders')::int AS s`,
     );
-    const { l, c: conns, p } = r.rows[0];
-    return { maxLocksPerTransaction: l, maxConnections: conns, maxPreparedTransactions: p, slots: l * (conns + p) };
+    const { l, c: conns, p, av, w, s } = r.rows[0];
+    const backends = conns + av + 1 + w + s;
+    return { maxLocksPerTransaction: l, maxConnections: conns, maxPreparedTransactions: p, backends, slots: l * (backends + p) };
   });
+}
+
+/**
+ * A --clean restore drops and recreates everything in one transaction, holding a lock on every
+ * relation until it commits. When that cannot fit in the server's lock table, stop now (before
+ * the safety backup) with the fix, rather than fail with "out of shared memory" at the end.
+ */
+export async function checkLockCapacity(ci: ConnInfo, signal: AbortSignal, inTarget: number, inBackup: number): Promise<void> {
+  const cap = await lockCapacity(ci, signal);
+  const needed = inTarget + inBackup;
+  if (needed <= cap.slots) return;
+  const perTx = Math.ceil((needed * 1.2) / (cap.backends + cap.maxPreparedTransactions));
+  throw new RestoreError(
+    'LOCK_CAPACITY',
+    `this restore would hold locks on about ${needed} relations in one transaction (${inTarget} in the target now, ${inBackup} tables in the backup), ` +
+      `but the server's lock table has room for ${cap.slots}: max_locks_per_transaction (${cap.maxLocksPerTransaction}) x ` +
+      `(${cap.backends} server processes, from max_connections ${cap.maxConnections}, + max_prepared_transactions ${cap.maxPreparedTransactions}). ` +
+      `It would fail with "out of shared memory". Nothing was changed (no safety backup was taken). ` +
+      `Fix: set max_locks_per_transaction = ${perTx} or more on the target server and restart it; or restore into a new database in parallel sessions (--jobs) where this version offers it.`,
+  );
+}
+
+export function isLockTimeout(e: unknown): boolean {
+  for (let x: unknown = e, i = 0; x && i < 5; x = (x as { cause?: unknown }).cause, i++) {
+    if (/lock timeout|could not obtain lock on relation/i.test(messageOf(x))) return true;
+  }
+  return false;
+}
+
+/** When `e` is a lock timeout: a RestoreError naming the sessions holding locks on the target's relations. */
+export async function lockTimeoutError(ci: ConnInfo, e: unknown, timeoutMs: number): Promise<RestoreError | null> {
+  if (!isLockTimeout(e)) return null;
+  const holders = await lockHolders(ci, AbortSignal.timeout(15_000)).catch(() => [] as Session[]);
+  return new RestoreError(
+    'LOCK_TIMEOUT',
+    `gave up after waiting ${Math.round(timeoutMs / 1000)}s (--lock-timeout) for locks on database "${ci.database}" held by other sessions; nothing was changed:\n  ` +
+      (holders.length ? holders.map(describeSession).join('\n  ') : '(those sessions have ended meanwhile)') +
+      `\nEnd them or wait for them, or give --terminate-connections to end the target's other sessions after the confirmation.`,
+    { cause: e },
+  );
 }
 
 export interface Session {
@@ -89,4 +135,13 @@ export async function terminateOthers(ci: ConnInfo, signal: AbortSignal): Promis
     );
     return r.rows.filter((x) => x.ended) as Session[];
   });
+}
+
+/** `p`, with a lock timeout turned into an error naming the sessions in the way. */
+export async function namingLockHolders<T>(ci: ConnInfo, timeoutMs: number, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw (await lockTimeoutError(ci, e, timeoutMs)) ?? e;
+  }
 }

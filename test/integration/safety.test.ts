@@ -4,10 +4,11 @@
 // S3 server / folders, and checks the data and the target's contents afterwards.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import http from 'node:http';
+import pg from 'pg';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { BIN, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand, fakeBinDir } from './helpers.js';
+import { BIN, PG, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand, fakeBinDir } from './helpers.js';
 // @ts-expect-error plain JS test support
 import { freePort } from '../support/pg.mjs';
 
@@ -421,5 +422,65 @@ describe('lifecycle rules of several prefixes in one bucket', () => {
     await run(['bucket', 'lifecycle', '--apply', '--to', 's3://acme/staging/'], { env });
     expect(ids().sort()).toEqual([...all].sort());
     expect(lifecycle.length).toBe(before.length);
+  });
+});
+
+describe('locks', () => {
+  it('--lock-timeout: a session holding a lock on the target stops the restore (exit 6) naming it; --terminate-connections ends it first', async () => {
+    const db = 'sf_lock';
+    const folder = tmp();
+    await twoTables(db, 'backup');
+    const backupState = await snapshot(db);
+    const key = await backup(db, folder);
+    await sql(db, `INSERT INTO a VALUES ('newer')`);
+    const before = await snapshot(db);
+    // An application that read from the table and left its transaction open.
+    const app = new pg.Client({ host: '127.0.0.1', port: PG().port, user: 'postgres', password: PG().password, database: db, application_name: 'billing-app' });
+    app.on('error', () => undefined);
+    await app.connect();
+    const appPid = (await app.query('SELECT pg_backend_pid() AS p')).rows[0].p;
+    await app.query('BEGIN');
+    await app.query('SELECT * FROM a');
+    try {
+      const cmd = ['restore', key, '--from', folder, '--to', url(db), '--clean', '--yes', '--lock-timeout', '2s', '--identity', id.file];
+      const t0 = Date.now();
+      const r = await run(cmd);
+      expect(r.code, r.stderr).toBe(6);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(r.stderr).toMatch(/--lock-timeout/);
+      expect(r.stderr.replace(/\\"/g, '"')).toContain(`pid ${appPid} (user postgres, application "billing-app", idle in transaction`);
+      expect(r.stderr).toMatch(/nothing was changed/);
+      expect(await snapshot(db)).toEqual(before);
+      const r2 = await run([...cmd, '--terminate-connections']);
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(r2.stderr).toMatch(/ended 1 other session/);
+      expect(await snapshot(db)).toEqual(backupState);
+      await expect(app.query('SELECT 1')).rejects.toThrow();
+    } finally {
+      await app.end().catch(() => undefined);
+    }
+  });
+
+  it('a --clean restore that cannot fit in the server\'s lock table stops before the safety backup, with the fix', async () => {
+    const db = 'sf_manylocks';
+    const folder = tmp();
+    await createDb(db);
+    const [s] = await sql<{ l: number; b: number; p: number }>(
+      'postgres',
+      `SELECT current_setting('max_locks_per_transaction')::int AS l, current_setting('max_prepared_transactions')::int AS p,
+              current_setting('max_connections')::int + current_setting('autovacuum_max_workers')::int + 1
+              + current_setting('max_worker_processes')::int + current_setting('max_wal_senders')::int AS b`,
+    );
+    const n = Math.ceil((s!.l * (s!.b + s!.p)) / 2) + 100;
+    await sql(db, `DO $$ BEGIN FOR i IN 1..${n} LOOP EXECUTE format('CREATE TABLE t%s (id int)', i); END LOOP; END $$`);
+    await sql(db, `INSERT INTO t1 VALUES (42)`);
+    const key = await backup(db, folder);
+    const r = await run(['restore', key, '--from', folder, '--to', url(db), '--clean', '--yes', '--identity', id.file]);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(new RegExp(`about ${2 * n} relations[\\s\\S]*max_locks_per_transaction \\(${s!.l}\\)[\\s\\S]*out of shared memory[\\s\\S]*no safety backup was taken[\\s\\S]*set max_locks_per_transaction = \\d+`));
+    expect(filesUnder(folder)).toEqual([key, `${key}.json`]);
+    expect((await sql(db, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'`))[0]).toEqual({ n });
+    expect(await sql(db, 'SELECT id FROM t1')).toEqual([{ id: 42 }]);
+    await dropDb(db);
   });
 });
