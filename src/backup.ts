@@ -16,7 +16,7 @@ import { AgeEncryptStream, makeHeader, recipientOf } from './crypto/age.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from './keys.js';
 import { entryManifest, listBackups, type BackupEntry } from './catalog.js';
-import { dbPrefix } from './keys.js';
+import { computeTier, dbPrefix } from './keys.js';
 
 /** Partial files of a folder target older than this are left by a killed backup: removed by the next backup of the database. */
 export const STALE_PARTIAL_MS = 24 * 3600_000;
@@ -89,7 +89,7 @@ function dbFail(e: unknown): never {
  * and only as far as needed (usually one per period); safety and partial backups, and
  * backups whose manifest cannot be read, take no slot.
  */
-async function pickTier(storage: Storage, database: string, start: Date, signal: AbortSignal): Promise<Tier> {
+async function pickTier(storage: Storage, database: string, start: Date, signal: AbortSignal, warnBlind?: (msg: string) => void): Promise<Tier> {
   const entries: BackupEntry[] = [];
   for (const p of tierListPrefixes('', database, start)) {
     for (const b of await listBackups(storage, p, signal, database)) if (b.complete) entries.push(b);
@@ -99,10 +99,22 @@ async function pickTier(storage: Storage, database: string, start: Date, signal:
   const markOf = async (e: BackupEntry): Promise<TierMark | null> => {
     if (!marks.has(e.key)) {
       const r = await entryManifest(storage, e, signal);
+      if ('error' in r && r.error.startsWith('cannot read')) throw Object.assign(new Error(r.error), { blind: true });
       marks.set(e.key, 'manifest' in r && manifestKind(r.manifest) === 'full' ? { time: e.time, tier: r.manifest.tier } : null);
     }
     return marks.get(e.key)!;
   };
+  try {
+    return await tierFromManifests(entries, start, markOf);
+  } catch (e) {
+    if (!(e as { blind?: boolean }).blind) throw e;
+    // Manifests cannot be read (no s3:GetObject on *.json): every complete backup counts, as before kinds existed.
+    warnBlind?.(`cannot read manifests to pick the tier (${messageOf(e)}); counting every complete backup as full`);
+    return computeTier(start, entries.map((x) => x.time));
+  }
+}
+
+async function tierFromManifests(entries: BackupEntry[], start: Date, markOf: (e: BackupEntry) => Promise<TierMark | null>): Promise<Tier> {
   for (const p of tierPeriods(start)) {
     let covered = false;
     for (const e of entries) {
@@ -146,7 +158,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   }
   // Safety and partial backups never take a tier's slot; tagged daily, lifecycle expires them early.
   const full = o.kind !== 'safety' && filterOptions(o.dumpOptions).length === 0;
-  const tier = o.tier !== 'auto' ? o.tier : full ? await pickTier(o.storage, dbName, start, ctx.signal) : 'daily';
+  const tier = o.tier !== 'auto' ? o.tier : full ? await pickTier(o.storage, dbName, start, ctx.signal, (m) => log.warn(m)) : 'daily';
   // Folders: what killed backups of this database left (hidden .partial files) goes after a day.
   if (o.storage.removeStalePartials) {
     await o.storage.removeStalePartials(dbPrefix('', dbName), STALE_PARTIAL_MS, ctx.signal).then(

@@ -60,7 +60,10 @@ Upload and safety:
     spec: { from: S, database: S, json: B },
     usage: `pgbackup list [--from TARGET] [--database NAME] [--json]
 
-List backups, newest first: key, database, time, size, tier, and whether each is complete.`,
+List backups, newest first: key, database, time, size, tier, kind (full; partial: made with
+--schema/--table/--exclude-*; safety: taken before a --clean restore) and whether each is
+complete. --json adds ageSeconds, and the filters of a partial backup or the restore a safety
+backup protects.`,
   },
   restore: {
     positionals: 1,
@@ -113,7 +116,9 @@ Secrets:
 
 Read backups back: checksum, every age chunk, gzip CRCs, the dump's completion marker and the row
 counts of every table against the manifest. --restore-into also restores into a scratch database
-on that server, compares row counts, and drops it.`,
+on that server, compares row counts, and drops it. --latest takes what restore --latest would
+(the newest full backup; --any-kind: of any kind). Nothing to verify (an empty or mistyped
+--from, no backup of --database) exits 4.`,
   },
   fetch: {
     positionals: 1,

@@ -16,8 +16,9 @@ data "aws_iam_policy_document" "list_prefix" {
 }
 
 # The scheduled backup job: writes dumps and manifests, tags them, cleans up its own
-# failed uploads, and lists the prefix (to pick a tier and a free key). It can neither
-# read nor delete a backup: a stolen job credential cannot read or destroy history.
+# failed uploads, lists the prefix and reads manifests (to pick a tier: only full backups take
+# a period's slot, and a backup's kind is in its manifest; manifests hold no secret). It cannot
+# delete a backup: a stolen job credential cannot destroy history.
 data "aws_iam_policy_document" "writer" {
   source_policy_documents = [data.aws_iam_policy_document.list_prefix.json]
   statement {
@@ -30,11 +31,16 @@ data "aws_iam_policy_document" "writer" {
     ]
     resources = [local.objects_arn]
   }
+  statement {
+    sid       = "ReadManifests"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.objects_arn}.json"]
+  }
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
       sid       = "UseKmsKey"
-      actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+      actions   = ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]
       resources = [statement.value]
     }
   }
