@@ -4,7 +4,7 @@ import { type ConnInfo, describeConn } from './conn.js';
 import { connectPg } from './pgconnect.js';
 import { messageOf } from './errors.js';
 import type { DatabaseProperties } from './dbprops.js';
-import { decodeName } from './pipeline/pgencoding.js';
+import { decodeName, decodesToUnicode } from './pipeline/pgencoding.js';
 
 export class DbError extends Error {
   constructor(message: string, readonly pgCode?: string, options?: { cause?: unknown }) {
@@ -80,12 +80,15 @@ export function quoteIdent(s: string): string {
 /** Tables in user schemas (ordinary and partitioned), as schema.name. */
 export async function userTables(ci: ConnInfo, signal: AbortSignal): Promise<Array<{ schema: string; name: string }>> {
   return withClient(ci, signal, async (c) => {
+    // Names as bytes: a SQL_ASCII database's names need not be valid UTF8 (the server refuses to send them so).
     const r = await c.query(
-      `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      `SELECT getdatabaseencoding() AS enc, encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s,
+              encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-         AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1, 2`,
+         AND n.nspname NOT LIKE 'pg_temp%' ORDER BY n.nspname, c.relname`,
     );
-    return r.rows as Array<{ schema: string; name: string }>;
+    return r.rows.map((x) => ({ schema: decodeName(Buffer.from(x.s, 'hex'), x.enc), name: decodeName(Buffer.from(x.t, 'hex'), x.enc) }));
   });
 }
 
@@ -164,14 +167,25 @@ export async function dropDatabase(ci: ConnInfo, name: string, signal: AbortSign
 /** Statements that empty a database inside the restore's transaction (for --clean). */
 export async function cleanStatements(ci: ConnInfo, signal: AbortSignal): Promise<string[]> {
   return withClient(ci, signal, async (c) => {
-    const ext = await c.query(`SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1`);
+    // Names as bytes (see userTables). One psql cannot spell in its UTF8 (a SQL_ASCII database's
+    // high bytes) is dropped by oid on the server.
+    const hex = (col: string) => `oid::int8::text AS oid, getdatabaseencoding() AS enc, encode(convert_to(${col}::text, getdatabaseencoding()), 'hex') AS h`;
+    const ext = await c.query(`SELECT ${hex('extname')} FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname`);
     const sch = await c.query(
-      `SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog','information_schema')
-         AND nspname NOT LIKE 'pg_toast%' AND nspname NOT LIKE 'pg_temp%' ORDER BY 1`,
+      `SELECT ${hex('nspname')} FROM pg_namespace WHERE nspname NOT IN ('pg_catalog','information_schema')
+         AND nspname NOT LIKE 'pg_toast%' AND nspname NOT LIKE 'pg_temp%' ORDER BY nspname`,
     );
+    const drop = (kind: 'EXTENSION' | 'SCHEMA', catalog: string, col: string, r: { oid: string; enc: string; h: string }) => {
+      const bytes = Buffer.from(r.h, 'hex');
+      if (decodesToUnicode(r.enc) || bytes.every((b) => b < 0x80)) return `DROP ${kind} IF EXISTS ${quoteIdent(decodeName(bytes, r.enc))} CASCADE;`;
+      return (
+        `DO $pgbackup$ DECLARE n name := (SELECT ${col} FROM pg_catalog.${catalog} WHERE oid = ${Number(r.oid)}); ` +
+        `BEGIN IF n IS NOT NULL THEN EXECUTE format('DROP ${kind} IF EXISTS %I CASCADE', n); END IF; END $pgbackup$;`
+      );
+    };
     const out: string[] = [];
-    for (const r of ext.rows) out.push(`DROP EXTENSION IF EXISTS ${quoteIdent(r.extname)} CASCADE;`);
-    for (const r of sch.rows) out.push(`DROP SCHEMA IF EXISTS ${quoteIdent(r.nspname)} CASCADE;`);
+    for (const r of ext.rows) out.push(drop('EXTENSION', 'pg_extension', 'extname', r));
+    for (const r of sch.rows) out.push(drop('SCHEMA', 'pg_namespace', 'nspname', r));
     // Recreate "public" as initdb makes it (pg_dump does not emit it unless it was changed).
     const v = await c.query(`SELECT current_setting('server_version_num')::int AS n`);
     if (v.rows[0].n >= 150000) {

@@ -50,6 +50,17 @@ function psqlRaw(db: string, bytes: Buffer, clientEncoding: string): void {
   });
 }
 
+/** Every user table's name bytes and rows, for a database whose names a UTF8 connection cannot read. */
+async function rawSnapshot(db: string): Promise<Array<Record<string, string>>> {
+  return sql(
+    db,
+    `SELECT encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s, encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t,
+            query_to_xml(format('SELECT * FROM ONLY %s ORDER BY 1', c.oid::regclass), false, true, '')::text AS x
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2`,
+  );
+}
+
 async function backup(db: string, folder: string, recipient: string): Promise<string> {
   const r = await run(['backup', '--database', url(db), '--to', folder, '--recipient', recipient]);
   expect(r.code, r.stderr).toBe(0);
@@ -283,6 +294,7 @@ describe('names in every server encoding', () => {
       Buffer.concat([
         Buffer.from('CREATE TABLE "caf'), Buffer.from([0xe9]), Buffer.from('" (i int); INSERT INTO "caf'), Buffer.from([0xe9]), Buffer.from('" VALUES (1), (2), (3);\n'),
         Buffer.from('CREATE TABLE "na'), Buffer.from([0xc3, 0xaf]), Buffer.from('ve" (i int); INSERT INTO "na'), Buffer.from([0xc3, 0xaf]), Buffer.from('ve" VALUES (1);\n'),
+        Buffer.from('CREATE SCHEMA "s'), Buffer.from([0xe9]), Buffer.from('"; CREATE TABLE "s'), Buffer.from([0xe9]), Buffer.from('".t (i int); INSERT INTO "s'), Buffer.from([0xe9]), Buffer.from('".t VALUES (7), (8);\n'),
       ]),
       'SQL_ASCII',
     );
@@ -291,6 +303,7 @@ describe('names in every server encoding', () => {
     expect(tables).toEqual(expect.arrayContaining([
       { schema: 'public', name: 'caf\\xe9', rows: 3 },
       { schema: 'public', name: 'na\\xc3\\xafve', rows: 1 },
+      { schema: 's\\xe9', name: 't', rows: 2 },
     ]));
     await dropDb('dp_sqlascii_dst');
     const r = await run(['restore', k, '--from', folder, '--to', url('dp_sqlascii_dst'), '--create', '--identity', id.file]);
@@ -302,6 +315,12 @@ describe('names in every server encoding', () => {
     // verify --restore-into makes its scratch database like the source (a UTF8 one refuses these bytes).
     const v = await run(['verify', k, '--from', folder, '--restore-into', url('postgres'), '--identity', id.file]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
+    // --clean drops the target's schemas by their bytes too (a name the connection cannot spell).
+    psqlRaw('dp_sqlascii_dst', Buffer.concat([Buffer.from('INSERT INTO "s'), Buffer.from([0xe9]), Buffer.from('".t VALUES (9);\n')]), 'SQL_ASCII');
+    const c = await run(['restore', k, '--from', folder, '--to', url('dp_sqlascii_dst'), '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(await rawSnapshot('dp_sqlascii_dst')).toEqual(await rawSnapshot('dp_sqlascii'));
+    expect(await rawSnapshot('dp_sqlascii_dst')).toHaveLength(3);
   });
 
   it('the row-count check finds tables by the bytes of their names (countRows)', async () => {
