@@ -123,7 +123,8 @@ export function parseKeyValue(s: string, field = '--database'): Settings {
     while (i < n && s[i] !== '=' && !ws(s[i])) key += s[i++];
     while (ws(s[i])) i++;
     if (s[i] !== '=') {
-      throw bad(field, /^[a-z]+:\/\//i.test(s) ? 'not a postgres:// URL or key=value connection string' : `missing "=" after "${key}" in the connection string (expected key=value pairs, or a postgres:// URL)`);
+      // Never repeat any of it: a malformed string may hold a password anywhere.
+      throw bad(field, /^[a-z]+:\/\//i.test(s) ? 'not a postgres:// URL or key=value connection string' : `setting #${out.size + 1} of the connection string has no "=" (expected key=value pairs, or a postgres:// URL)`);
     }
     i++;
     while (ws(s[i])) i++;
@@ -154,7 +155,7 @@ export function parseKeyValue(s: string, field = '--database'): Settings {
         } else val += s[i++];
       }
     }
-    if (!(key in KEYWORDS)) throw bad(field, `invalid connection option "${key}"`);
+    if (!(key in KEYWORDS)) throw bad(field, `setting #${out.size + 1} of the connection string is not a libpq connection option${/^[a-z_]{1,32}$/.test(key) && /_|mode|ssl|host|port|db|user|name|file|timeout/.test(key) ? ` ("${key}")` : ''}`);
     out.set(key, val);
   }
   return out;
@@ -222,7 +223,7 @@ export function parseUri(s: string, field = '--database'): Settings {
     for (const part of rest.slice(1).split('&')) {
       if (!part) continue;
       const eq = part.indexOf('=');
-      if (eq < 0) throw bad(field, `missing "=" in URL query parameter "${pctDecode(part, field)}"`);
+      if (eq < 0) throw bad(field, 'a URL query parameter has no "=" (expected ?key=value&key=value)');
       let k = pctDecode(part.slice(0, eq), field);
       let v = pctDecode(part.slice(eq + 1), field);
       if (k === 'ssl' && v === 'true') {
