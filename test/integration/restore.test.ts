@@ -169,8 +169,9 @@ describe('restore', () => {
     const r = await run(['restore', file, '--to', url('rs_owner'), '--create']);
     expect(r.code).toBe(6);
     expect(r.stderr).toContain('role_that_is_not_here');
-    expect(await snapshot('rs_owner')).toEqual({ '<views>': [] });
-    const r2 = await run(['restore', file, '--to', url('rs_owner'), '--no-owner']);
+    // The failed --create restore dropped the database it had created (issue 10).
+    expect(await sql('postgres', `SELECT 1 FROM pg_database WHERE datname = 'rs_owner'`)).toEqual([]);
+    const r2 = await run(['restore', file, '--to', url('rs_owner'), '--create', '--no-owner']);
     expect(r2.code, r2.stderr).toBe(0);
     expect(await snapshot('rs_owner')).toEqual(await snapshot(SRC));
   });
