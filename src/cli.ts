@@ -70,7 +70,8 @@ backup protects.`,
     spec: {
       latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
       'db-encoding': S, 'db-locale': S, 'create-with-defaults': B, 'apply-database-properties': B,
-      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B, 'lock-timeout': S, 'terminate-connections': B,
+      clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B, 'lock-timeout': S,
+      jobs: S, 'terminate-connections': B,
     },
     usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
 
@@ -95,6 +96,16 @@ Target:
   --lock-timeout DURATION   give up when a lock is not granted within this time (default 1m):
                             exit 6 naming the sessions holding locks on the target, nothing changed
                             (--terminate-connections ends them first, after the confirmation)
+Parallel restore:
+  --jobs N                  load over N psql sessions (default 1: one session, one transaction).
+                            With N > 1 table data loads concurrently (long tables in chunks) and
+                            indexes and constraints are built concurrently. Atomic per database:
+                            into a database --create makes (dropped on failure), or over an
+                            existing one into a staging database that replaces it by rename at
+                            the end; the old one is kept under a name the restore prints (no
+                            safety backup is taken: the old database is the safety copy)
+  --terminate-connections   end other sessions on the target before replacing it (else the
+                            cut-over waits for none and fails naming them)
 Database properties (encoding, locale, owner, ACL, settings, comment, security labels):
   --create makes the database with the source's encoding and locale and applies the rest; when
   this server lacks the locale (or encoding) it stops before changing anything, with exit 2.

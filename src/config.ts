@@ -352,15 +352,20 @@ export interface RestoreConfig extends SecretsConfig {
   noOwner: boolean;
   /** lock_timeout for the restore's statements (and pg_dump --lock-wait-timeout for its safety backup); default 1m. */
   lockTimeoutMs: number;
-  /** End the target's other sessions (after the confirmation) before replacing it. */
-  terminateConnections: boolean;
   /** --create: how to make the database (else like the source: encoding, locale). */
   createWith: { encoding?: string | undefined; locale?: string | undefined; defaults: boolean };
   /** --clean into an existing database: apply the source's properties too. */
   applyDatabaseProperties: boolean;
   recipients: string[];
   json: boolean;
+  /** psql sessions: 1 = one transaction; more = parallel, atomic per database. */
+  jobs: number;
+  /** End other sessions on the target before replacing it. */
+  terminateConnections: boolean;
 }
+
+/** Sessions of a restore unless --jobs says otherwise (see docs: why this default). */
+export const DEFAULT_RESTORE_JOBS = 1;
 
 export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   const v = p.values;
@@ -385,10 +390,14 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   if (bool(v['create-with-defaults']) && str(v['db-locale']) !== undefined) probs.add('--create-with-defaults and --db-locale: give one of them');
   const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
   const lockTimeoutMs = probs.zod('--lock-timeout', durationSchema, str(v['lock-timeout']));
+  const jobsRaw = str(v.jobs);
+  const jobs = jobsRaw === undefined ? DEFAULT_RESTORE_JOBS : /^\d+$/.test(jobsRaw) && Number(jobsRaw) >= 1 && Number(jobsRaw) <= 64 ? Number(jobsRaw) : (probs.add('--jobs: a whole number from 1 to 64'), 1);
   probs.done();
   return Object.freeze({
     ...secretsConfig(v, env),
     key,
+    jobs,
+    terminateConnections: bool(v['terminate-connections']),
     latest,
     at,
     anyKind: bool(v['any-kind']),
@@ -401,7 +410,6 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     safetyBackup: !bool(v['no-safety-backup']),
     noOwner: bool(v['no-owner']),
     lockTimeoutMs: lockTimeoutMs ?? 60_000,
-    terminateConnections: bool(v['terminate-connections']),
     createWith: { encoding: str(v['db-encoding']), locale: str(v['db-locale']), defaults: bool(v['create-with-defaults']) },
     applyDatabaseProperties: bool(v['apply-database-properties']),
     recipients: envRecipients,

@@ -5,7 +5,7 @@ import type { Parsed } from './cli.js';
 import { restoreConfig, type RestoreConfig } from './config.js';
 import { type Context, humanBytes, humanDuration } from './context.js';
 import { childEnv, withDatabase, type ConnInfo } from './conn.js';
-import { cleanStatements, countRows, createDatabase, DbError, serverInfo, userTables, type ServerInfo } from './db.js';
+import { cleanStatements, countRows, createDatabase, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from './db.js';
 import { CryptoError, DumpError, RestoreError, StorageError, UsageError, VerifyError, firstError, isPgBackupError, messageOf } from './errors.js';
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from './pgbin.js';
 import { PsqlSink } from './pipeline/psql.js';
@@ -20,6 +20,7 @@ import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { manifestKind, rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
+import { createStaging, loadParallel, swapIn } from './restoreparallel.js';
 import { InterruptedError } from './errors.js';
 import { checkLockCapacity, describeSession, lockTimeoutError, namingLockHolders, targetFacts, terminateOthers } from './safety.js';
 import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb } from './restoreprops.js';
@@ -345,6 +346,7 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
       throw new UsageError('not confirmed; nothing was changed');
     }
   }
+  if (cfg.jobs > 1 && !globals) return restoreInParallel(ctx, cfg, { located, manifest, opened, created: state.created, made });
   let safetyKey: string | undefined;
   // Every statement of the restore gives up after --lock-timeout rather than wait silently.
   const preamble: string[] = [`SET lock_timeout = '${cfg.lockTimeoutMs}ms';`];
@@ -422,6 +424,67 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
   };
   if (cfg.json) ctx.out(JSON.stringify({ ...summary, differences: diffs }) + '\n');
   else ctx.out(`restored ${located.display} into "${cfg.dest.database}": ${expected.length} tables, ${total} rows, ${humanBytes(res.sqlBytes)} of SQL in ${humanDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
+  if (diffs.length) throw new VerifyError('ROW_COUNTS', `row counts after restore differ:\n  ${diffs.join('\n  ')}`);
+  ctx.log.info(summary, 'restore complete');
+  return 0;
+}
+
+/**
+ * --jobs N > 1: into the database --create just made, or into a staging database that replaces
+ * the existing target at the end (the old one is kept, renamed, in place of a safety backup).
+ */
+async function restoreInParallel(
+  ctx: Context,
+  cfg: RestoreConfig,
+  o: { located: Located; manifest: Manifest | null; opened: Awaited<ReturnType<typeof openBackup>>; created: boolean; made: CreatedDb },
+): Promise<number> {
+  const { located, manifest, made } = o;
+  const target = cfg.dest.database!;
+  let into = cfg.dest;
+  let staging: { name: string; admin: ConnInfo } | undefined;
+  let props = manifest?.databaseProperties;
+  if (!o.created) {
+    // The target's own properties go to the staging database unless the source's are asked for.
+    if (!cfg.applyDatabaseProperties) props = await databaseProperties(cfg.dest, ctx.signal);
+    staging = await createStaging(ctx, cfg.dest);
+    made.admin = staging.admin;
+    made.name = staging.name; // dropped again unless the cut-over happens
+    into = withDatabase(cfg.dest, staging.name);
+    ctx.log.info({ staging: staging.name, target }, 'loading into a staging database that replaces the target at the end');
+  }
+  const postamble = await propertiesPostamble(ctx, into, { created: true, apply: true, props });
+  const res = await loadParallel(ctx, into, {
+    jobs: cfg.jobs,
+    noOwner: cfg.noOwner,
+    opened: o.opened,
+    display: located.display,
+    expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
+    postamble,
+  });
+  let old: string | undefined;
+  if (staging) {
+    old = await swapIn(ctx, staging.admin, target, staging.name, cfg.terminateConnections);
+    process.stderr.write(`the previous database "${target}" is kept as "${old}" (drop it when you no longer need it)\n`);
+  }
+  made.loaded = true;
+  const expected = manifest ? manifest.tables : res.tables;
+  const diffs = await compareCounts(ctx, cfg.dest, expected);
+  const total = expected.reduce((s, t) => s + t.rows, 0);
+  const summary = {
+    restored: located.display,
+    into: target,
+    jobs: cfg.jobs,
+    tables: expected.length,
+    rows: total,
+    sql: humanBytes(res.sqlBytes),
+    duration: humanDuration(res.durationMs),
+    previousDatabase: old,
+    copyChunks: res.copyChunks,
+    postDataTasks: res.postTasks,
+    mismatches: diffs.length,
+  };
+  if (cfg.json) ctx.out(JSON.stringify({ ...summary, differences: diffs }) + '\n');
+  else ctx.out(`restored ${located.display} into "${target}" over ${cfg.jobs} sessions: ${expected.length} tables, ${total} rows, ${humanBytes(res.sqlBytes)} of SQL in ${humanDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
   if (diffs.length) throw new VerifyError('ROW_COUNTS', `row counts after restore differ:\n  ${diffs.join('\n  ')}`);
   ctx.log.info(summary, 'restore complete');
   return 0;
