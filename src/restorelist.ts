@@ -1,0 +1,54 @@
+/**
+ * `restore --list`: the entries of a backup, read in one pass over the stream (nothing is
+ * restored): type, schema, name and owner from pg_dump's entry headers, and the rows of each
+ * table's data, counted from its COPY block.
+ */
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Context } from './context.js';
+import { DumpError, VerifyError, firstError } from './errors.js';
+import { DumpReader, type Entry } from './pipeline/dumpreader.js';
+import type { openBackup } from './reader.js';
+import { classifyReadError } from './restore.js';
+
+export interface ListedEntry {
+  type: string;
+  schema: string | null;
+  name: string;
+  owner: string | null;
+  /** Rows of a TABLE DATA entry's COPY block. */
+  rows?: number;
+}
+
+export async function listEntries(ctx: Context, opened: Awaited<ReturnType<typeof openBackup>>, display: string): Promise<{ entries: ListedEntry[]; complete: boolean }> {
+  const entries: ListedEntry[] = [];
+  const byEntry = new Map<Entry, ListedEntry>();
+  const reader = new DumpReader({
+    onEntry: (e) => {
+      const x: ListedEntry = { type: e.type, schema: e.schema, name: e.name, owner: e.owner };
+      entries.push(x);
+      byEntry.set(e, x);
+    },
+    rewrite: (st) => {
+      if (!st.meta && st.entry && /^COPY\s/i.test(st.text)) byEntry.get(st.entry)!.rows = -1; // counted below
+      return undefined;
+    },
+  });
+  const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
+  try {
+    await pipeline([...opened.stages, reader, sink], { signal: ctx.signal });
+  } catch (e) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (e instanceof DumpError) throw new VerifyError('INCOMPLETE', `${display}: ${e.message}`, { cause: e });
+    throw firstError([classifyReadError(e)]);
+  }
+  // COPY blocks come in the order of their entries.
+  let k = 0;
+  for (const x of entries) if (x.rows === -1) x.rows = reader.tables[k++]?.rows ?? 0;
+  return { entries, complete: reader.complete };
+}
+
+/** One line per entry, like `pg_restore -l` without its ids: TYPE SCHEMA NAME OWNER [rows]. */
+export function formatEntries(entries: ListedEntry[]): string {
+  return entries.map((e) => `${e.type} ${e.schema ?? '-'} ${e.name} ${e.owner ?? '-'}${e.rows !== undefined ? ` (${e.rows} rows)` : ''}\n`).join('');
+}
