@@ -71,7 +71,7 @@ backup protects.`,
       latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
       'db-encoding': S, 'db-locale': S, 'create-with-defaults': B, 'apply-database-properties': B,
       clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B, 'lock-timeout': S,
-      jobs: S, 'terminate-connections': B,
+      jobs: S, 'terminate-connections': B, list: B,
     },
     usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
 
@@ -96,6 +96,9 @@ Target:
   --lock-timeout DURATION   give up when a lock is not granted within this time (default 1m):
                             exit 6 naming the sessions holding locks on the target, nothing changed
                             (--terminate-connections ends them first, after the confirmation)
+Look inside:
+  --list                    print the backup's entries (type, schema, name, owner; rows of each
+                            table's data) and restore nothing; with --json, one JSON document
 Parallel restore:
   --jobs N                  load over N psql sessions (default 1: one session, one transaction).
                             With N > 1 table data loads concurrently (long tables in chunks) and

@@ -362,6 +362,8 @@ export interface RestoreConfig extends SecretsConfig {
   jobs: number;
   /** End other sessions on the target before replacing it. */
   terminateConnections: boolean;
+  /** Print the backup's entries; restore nothing. */
+  list: boolean;
 }
 
 /** Sessions of a restore unless --jobs says otherwise (see docs: why this default). */
@@ -379,7 +381,11 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   const target = fromTarget(probs, v, env);
   // The target is always explicit: never DATABASE_URL or PG* alone (on a backup host that may be production).
   const toRaw = str(v.to);
-  if (toRaw === undefined) {
+  const list = bool(v.list);
+  if (list) {
+    for (const f of ['to', 'clean', 'create', 'jobs', 'yes'] as const) if (v[f] !== undefined && v[f] !== false) probs.add(`--list: prints the backup's entries and restores nothing; --${f} does not go with it`);
+    if (!key && str(v.database) === undefined) probs.add('--list with --latest or --at: name the database with --database');
+  } else if (toRaw === undefined) {
     probs.add('--to: required: the database to restore into (postgres://user@host:port/DBNAME); restore never takes its target from DATABASE_URL or PG* variables');
   }
   const dest = toRaw !== undefined ? probs.try(() => connFromUrl(toRaw, '--to', env)) : undefined;
@@ -398,6 +404,7 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     key,
     jobs,
     terminateConnections: bool(v['terminate-connections']),
+    list,
     latest,
     at,
     anyKind: bool(v['any-kind']),

@@ -21,6 +21,7 @@ import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { manifestKind, rowCountDifferences, type Manifest } from './manifest.js';
 import { DEFAULT_QUEUE } from './plan.js';
 import { createStaging, loadParallel, swapIn } from './restoreparallel.js';
+import { formatEntries, listEntries } from './restorelist.js';
 import { InterruptedError } from './errors.js';
 import { checkLockCapacity, describeSession, lockTimeoutError, namingLockHolders, targetFacts, terminateOthers } from './safety.js';
 import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb } from './restoreprops.js';
@@ -297,7 +298,7 @@ export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<numb
 async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promise<number> {
   const cfg = restoreConfig(parsed, ctx.env);
   const secrets = await loadSecrets(cfg);
-  const database = cfg.database ?? cfg.dest.database!;
+  const database = cfg.database ?? cfg.dest?.database ?? '';
   const ref = cfg.key ?? (await resolveLatest(ctx, cfg.target, database, cfg.at, cfg.anyKind));
   const located = await locate(ctx, cfg.target, ref);
   const { manifest, problem } = await readManifest(ctx, located.storage, located.key).catch(() => ({ manifest: null as Manifest | null, problem: 'unreadable' }));
@@ -310,6 +311,14 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
 
   // The age header is checked before the target is touched.
   const opened = await openBackup(ctx, located, decryptSecrets(secrets));
+
+  if (cfg.list) {
+    const { entries, complete } = await listEntries(ctx, opened, located.display);
+    if (cfg.json) ctx.out(JSON.stringify({ key: located.display, complete, entries }) + '\n');
+    else ctx.out(formatEntries(entries));
+    if (!complete) throw new VerifyError('INCOMPLETE', `${located.display} does not end with pg_dump's completion marker: it is cut short`);
+    return 0;
+  }
 
   if (cfg.clean && !cfg.yes) {
     if (!process.stdin.isTTY || !process.stderr.isTTY) throw new UsageError('--clean replaces the target\'s contents: confirm with --yes when not on a terminal');
