@@ -349,7 +349,7 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
         `Backup:  ${located.display}\n` +
         `         ${manifest ? `${kind} backup` : 'no manifest (kind unknown)'}${taken ? `, taken ${taken.toISOString().replace(/\.\d{3}Z$/, 'Z')} (${ago(Date.now() - taken.getTime())})` : ''}` +
         `${manifest ? `, ${manifest.tables.length} table(s)` : ''}\n` +
-        `${cfg.safetyBackup ? 'A safety backup of the target is stored first.' : 'NO safety backup (--no-safety-backup).'}\n`,
+        `${cfg.jobs > 1 ? 'The restore loads into a staging database; the current one is kept under a new name (printed at the end).' : cfg.safetyBackup ? 'A safety backup of the target is stored first.' : 'NO safety backup (--no-safety-backup).'}\n`,
     );
     if (!(await confirm(ctx, `Replace the contents of database "${cfg.dest.database}" on ${where}? [y/N] `))) {
       throw new UsageError('not confirmed; nothing was changed');
