@@ -127,7 +127,8 @@ export async function otherSessions(admin: ConnInfo, db: string, signal: AbortSi
  */
 export async function swapIn(ctx: Context, admin: ConnInfo, target: string, staging: string, terminate: boolean): Promise<string> {
   const old = `${target.slice(0, 30)}_pgbackup_old_${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
-  return withClient(admin, ctx.signal, async (c) => {
+  // Errors leave withClient as values: it would take any other error for a connection problem.
+  const r = await withClient(admin, ctx.signal, async (c): Promise<{ ok: true } | { ok: false; error: unknown }> => {
     if (terminate) {
       const r = await c.query(`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [target]);
       if (r.rows[0].n) ctx.log.warn({ database: target, sessions: r.rows[0].n }, 'ended the sessions on the target (--terminate-connections)');
@@ -137,16 +138,21 @@ export async function swapIn(ctx: Context, admin: ConnInfo, target: string, stag
       await c.query(`ALTER DATABASE ${quoteIdent(target)} RENAME TO ${quoteIdent(old)}`);
       await c.query(`ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(target)}`);
       await c.query('COMMIT');
+      return { ok: true };
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
-      const users = await otherSessions(admin, target, ctx.signal).catch(() => []);
-      throw new RestoreError(
-        'CUTOVER',
-        `the restored copy is complete, but "${target}" cannot be replaced: ${messageOf(e)}` +
-          (users.length ? `; sessions on it: ${users.join('; ')}. End them, or give --terminate-connections` : ''),
-        { cause: e },
-      );
+      return { ok: false, error: e };
     }
-    return old;
   });
+  if (!r.ok) {
+    const users = await otherSessions(admin, target, ctx.signal).catch(() => []);
+    throw new RestoreError(
+      'CUTOVER',
+      `the restored copy was complete, but "${target}" cannot be replaced: ${messageOf(r.error)}` +
+        (users.length ? `; sessions on it: ${users.join('; ')}. End them, or give --terminate-connections` : '') +
+        `; "${target}" is unchanged and the copy was dropped`,
+      { cause: r.error },
+    );
+  }
+  return old;
 }

@@ -149,4 +149,28 @@ describe('restore --jobs', () => {
     expect(r.code, r.stderr).toBe(143);
     expect(await databases()).not.toContain('pj_int');
   });
+
+  it('a session on the target: the cut-over fails naming it (exit 6, target unchanged, copy dropped); --terminate-connections ends it', async () => {
+    await createDb('pj_busy');
+    await sql('pj_busy', `CREATE TABLE keep (v text); INSERT INTO keep VALUES ('precious')`);
+    const before = await snapshot('pj_busy');
+    const pg = (await import('pg')).default;
+    const other = new pg.Client({ host: '127.0.0.1', port: PG().port, user: 'postgres', password: PG().password, database: 'pj_busy', application_name: 'busy-app' });
+    await other.connect();
+    other.on('error', () => undefined);
+    try {
+      const r = await run(['restore', key, '--from', folder, '--to', url('pj_busy'), '--clean', '--yes', '--jobs', '2', '--identity', id.file]);
+      expect(r.code, r.stderr).toBe(6);
+      expect(r.stderr).toContain('busy-app');
+      expect(r.stderr).toContain('--terminate-connections');
+      expect(await snapshot('pj_busy')).toEqual(before);
+      expect((await databases()).filter((d) => d.startsWith('pgbackup_staging_'))).toEqual([]);
+      const r2 = await run(['restore', key, '--from', folder, '--to', url('pj_busy'), '--clean', '--yes', '--jobs', '2', '--terminate-connections', '--identity', id.file]);
+      expect(r2.code, r2.stderr).toBe(0);
+      expectSameDump(dumpOf('pj_busy'), dumpOf(SRC));
+      await dropDb(/kept as "([^"]+)"/.exec(r2.stderr)![1]!);
+    } finally {
+      await other.end().catch(() => undefined);
+    }
+  });
 });
