@@ -89,14 +89,27 @@ async function main() {
         'order ' || g || ' ' || substr(md5(g::text), 1, 6 + g % 20) || ' thank you for your purchase'
         FROM generate_series(${i + 1}, ${Math.min(rows, i + chunk)}) g`);
     }
-    psql('VACUUM ANALYZE orders');
+    // The realistic shape for restores: a secondary index on the large table, and a dozen medium
+    // tables with foreign keys and indexes of their own.
+    psql('CREATE INDEX orders_customer ON orders (customer)');
+    psql('CREATE INDEX orders_created ON orders (created_at)');
+    psql(`CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text UNIQUE, city text, since date)`);
+    psql(`INSERT INTO customers SELECT g, 'customer ' || g, 'c' || g || '@example.com', 'city ' || (g % 500), DATE '2020-01-01' + g % 1500 FROM generate_series(1, ${Math.round(gb * 200_000)}) g`);
+    const medium = Math.round(gb * 150_000);
+    for (let t = 1; t <= 12; t++) {
+      psql(`CREATE TABLE m${t} (id bigint PRIMARY KEY, customer_id int NOT NULL REFERENCES customers(id), ref bigint, label text, amount numeric(10,2), at timestamptz)`);
+      psql(`INSERT INTO m${t} SELECT g, 1 + g % ${Math.round(gb * 200_000)}, g % 1000, 'label ' || md5((g * ${t})::text), (g % 5000) / 10.0, '2024-01-01'::timestamptz + (g || ' minutes')::interval FROM generate_series(1, ${medium}) g`);
+      psql(`CREATE INDEX m${t}_customer ON m${t} (customer_id)`);
+      psql(`CREATE INDEX m${t}_label ON m${t} (label)`);
+    }
+    psql('VACUUM ANALYZE');
     log(`generated in ${sec(Date.now() - t0)} s`);
 
     const keyFile = join(work, 'key.txt');
     execFileSync('node', [BIN, 'keygen', '-o', keyFile]);
     const recipient = readFileSync(keyFile, 'utf8').match(/public key: (\S+)/)[1];
     const haveAge = (() => { try { execFileSync('sh', ['-c', 'command -v age']); return true; } catch { return false; } })();
-    const env = { ...process.env, ...s3.env, PGBACKUP_PG_BINDIR: bin, DATABASE_URL: cluster.url('bench'), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const env = { ...process.env, ...s3.env, PGBACKUP_PG_BINDIR: bin, DATABASE_URL: cluster.url('bench') };
     const results = [];
     const row = (what, ms, base, baseName, extra = '') => results.push({ what, s: sec(ms), ratio: base ? (ms / base).toFixed(2) : '', baseName, extra });
 
@@ -161,13 +174,24 @@ async function main() {
         keys = { folder, fkey: f.stdout.trim(), s3key: s.stdout.trim() };
       }
       // Every target is created beforehand, outside the timings: only the load is compared.
-      for (const d of ['r0', 'r1', 'r2']) psql(`CREATE DATABASE ${d}`, 'postgres');
+      for (const d of ['r0', 'r1', 'r2', 'rc']) psql(`CREATE DATABASE ${d}`, 'postgres');
       const base = await sh(`"${bin}/psql" -X -q -1 -v ON_ERROR_STOP=1 -f "${plainFile}" -d r0 > /dev/null`, pgenv);
       row('psql -1 -v ON_ERROR_STOP=1 -f plain.sql', base.ms, 0, '');
-      const rf = await timed(process.execPath, [BIN, 'restore', keys.fkey, '--from', keys.folder, '--to', cluster.url('r1'), '--identity', keyFile, '--log-format', 'json'], { env });
-      row('pgbackup restore <- folder', rf.ms, base.ms, 'psql -f', `peak RSS ${mib(rf.peak)} MiB`);
-      const rs = await timed(process.execPath, [BIN, 'restore', keys.s3key.slice(2), '--from', 's3://bench/b/', '--to', cluster.url('r2'), '--identity', keyFile, '--log-format', 'json'], { env });
-      row('pgbackup restore <- S3 (s3rver)', rs.ms, base.ms, 'psql -f', `peak RSS ${mib(rs.peak)} MiB`);
+      const customFile = join(work, 'custom.dump');
+      execFileSync(join(bin, 'pg_dump'), ['--format=custom', '-f', customFile], { env: pgenv });
+      const pgr = await sh(`"${bin}/pg_restore" -j 2 -d rc "${customFile}"`, pgenv);
+      row('pg_restore -j 2 (custom format, unencrypted file)', pgr.ms, base.ms, 'psql -f');
+      rmSync(customFile);
+      // --jobs: into a database the restore creates (--create), like pg_restore into an empty one.
+      for (const jobs of [2, 3, 4]) {
+        const r = await timed(process.execPath, [BIN, 'restore', keys.fkey, '--from', keys.folder, '--to', cluster.url(`rj${jobs}`), '--create', '--jobs', String(jobs), '--identity', keyFile, '--log-format', 'json'], { env });
+        row(`pgbackup restore --jobs ${jobs} <- folder`, r.ms, base.ms, 'psql -f', `${(r.ms / pgr.ms).toFixed(2)}x pg_restore -j 2, peak RSS ${mib(r.peak)} MiB`);
+        psql(`DROP DATABASE rj${jobs}`, 'postgres');
+      }
+      const rf = await timed(process.execPath, [BIN, 'restore', keys.fkey, '--from', keys.folder, '--to', cluster.url('r1'), '--jobs', '1', '--identity', keyFile, '--log-format', 'json'], { env });
+      row('pgbackup restore --jobs 1 <- folder', rf.ms, base.ms, 'psql -f', `peak RSS ${mib(rf.peak)} MiB`);
+      const rs = await timed(process.execPath, [BIN, 'restore', keys.s3key.slice(2), '--from', 's3://bench/b/', '--to', cluster.url('r2'), '--jobs', '1', '--identity', keyFile, '--log-format', 'json'], { env });
+      row('pgbackup restore --jobs 1 <- S3 (s3rver)', rs.ms, base.ms, 'psql -f', `peak RSS ${mib(rs.peak)} MiB`);
     }
     void dumpToFile;
     const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';

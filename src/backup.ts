@@ -1,5 +1,6 @@
 /** `pgbackup backup`: pg_dump -> scan -> gzip -> age -> storage, then the manifest. */
 import { pipeline } from 'node:stream/promises';
+import { resolve as resolvePath } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
 import { backupConfig, type BackupConfig } from './config.js';
 import type { Parsed } from './cli.js';
@@ -47,6 +48,8 @@ export interface OneBackup {
   partSize?: number | undefined;
   queueSize: number;
   stallMs?: number | undefined;
+  /** The absolute path of ./backups when neither --to nor PGBACKUP_TARGET named a target: the summary says so. */
+  defaultFolder?: string | undefined;
   reason?: string;
   /** 'safety': taken before a --clean restore (safetyFor says which). Otherwise full or partial, from dumpOptions. */
   kind?: 'safety';
@@ -307,8 +310,9 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
       duration: humanDuration(durationMs),
       throughput: `${humanBytes((scan.bytes / Math.max(1, durationMs)) * 1000)}/s`,
       tables: scan.tables.length,
+      ...(o.defaultFolder ? { folder: o.defaultFolder } : {}),
     },
-    'backup complete',
+    o.defaultFolder ? `backup complete, stored in the default folder ${o.defaultFolder} (no --to or PGBACKUP_TARGET given)` : 'backup complete',
   );
   return { key, manifestKey: manifestKey(key), database: dbName, tier, sqlBytes: scan.bytes, storedBytes: measure.bytes, durationMs, sha256: manifest.sha256 };
 }
@@ -342,6 +346,7 @@ export async function backupCommand(ctx: Context, parsed: Parsed): Promise<numbe
   if (!encryption) ctx.log.warn('--no-encryption: this backup is stored unencrypted');
   const storage = openStorage(cfg.target);
   const keyPrefix = cfg.target.kind === 's3' ? cfg.target.prefix : '';
+  const defaultFolder = parsed.values.to === undefined && ctx.env.PGBACKUP_TARGET === undefined && cfg.target.kind === 'folder' ? resolvePath(cfg.target.path) : undefined;
 
   const timeoutAc = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -381,6 +386,7 @@ export async function backupCommand(ctx: Context, parsed: Parsed): Promise<numbe
           partSize: cfg.partSize,
           queueSize: cfg.queueSize,
           stallMs: cfg.stallMs,
+          defaultFolder,
         });
         results.push(r);
         ctx.out(keyPrefix + r.key + '\n');

@@ -5,7 +5,7 @@ import { UsageError } from './errors.js';
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type Spec = Record<string, Opt>;
 
-const COMMON: Spec = {
+export const COMMON: Spec = {
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },

@@ -1,5 +1,6 @@
 /** Entry point: signals -> root AbortController; run one command; error -> exit code. */
-import { COMMANDS, MAIN_USAGE, parseCli, type Parsed } from './cli.js';
+import { parseCli, type Parsed } from './cli.js';
+import { commandHelp, helpOrCompletion, mainHelp } from './clidocs.js';
 import { commonConfig } from './config.js';
 import { type Context, toolVersion } from './context.js';
 import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './errors.js';
@@ -65,6 +66,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return err.exitCode;
   };
 
+  if (argv[0] === 'help' || argv[0] === 'completion') {
+    return helpOrCompletion(argv, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+  }
   let parsed: Parsed;
   try {
     parsed = parseCli(argv);
@@ -76,11 +80,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 0;
   }
   if (parsed.command === null) {
-    process.stdout.write(MAIN_USAGE + '\n');
+    process.stdout.write(mainHelp() + '\n');
     return parsed.values.help ? 0 : 2;
   }
   if (parsed.values.help) {
-    process.stdout.write(COMMANDS[parsed.command]!.usage + '\n');
+    process.stdout.write(commandHelp(parsed.command) + '\n');
     return 0;
   }
   try {
