@@ -147,6 +147,14 @@ export async function newIdentity(dir: string, pq = false): Promise<{ file: stri
   return { file, recipient: r.stdout.trim() };
 }
 
+/**
+ * A tool the tests need (the reference `age` CLI, `script` for a terminal): missing, the test
+ * fails saying what to install; it never skips silently. `.ci/run` installs them.
+ */
+export function needCommand(cmd: string, pkg = cmd): void {
+  if (!hasCommand(cmd)) throw new Error(`this test needs "${cmd}": install the ${pkg} package (.ci/run installs it)`);
+}
+
 export function hasCommand(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { BIN, PG, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, hasCommand, fakeBinDir } from './helpers.js';
+import { BIN, PG, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, needCommand, fakeBinDir } from './helpers.js';
 // @ts-expect-error plain JS test support
 import { freePort } from '../support/pg.mjs';
 
@@ -277,7 +277,8 @@ function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ 
   });
 }
 
-describe.skipIf(!hasCommand('script'))('the --clean confirmation on a terminal', () => {
+describe('the --clean confirmation on a terminal', () => {
+  beforeAll(() => needCommand('script', 'bsdutils'));
   it('names server, target size and the backup\'s key, age and kind; Ctrl-C and Ctrl-D exit 130 with nothing changed', async () => {
     const db = 'sf_prompt';
     const folder = tmp();

@@ -2,7 +2,7 @@
 // --clean replaces a database. `script` gives the CLI a pseudo-terminal.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
-import { BIN, baseEnv, createDb, fakeBinDir, hasCommand, newIdentity, snapshot, sql, tmp, url } from './helpers.js';
+import { BIN, baseEnv, createDb, fakeBinDir, needCommand, newIdentity, snapshot, sql, tmp, url } from './helpers.js';
 
 function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
@@ -25,7 +25,8 @@ function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ 
   });
 }
 
-describe.skipIf(!hasCommand('script'))('on a terminal', () => {
+describe('on a terminal', () => {
+  beforeAll(() => needCommand('script', 'bsdutils'));
   let id: { file: string; recipient: string };
   beforeAll(async () => {
     id = await newIdentity(tmp());
