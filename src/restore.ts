@@ -334,7 +334,7 @@ async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promi
         'Restore it into a new database (--to .../NEWDB --create) and copy what you need from there.',
     );
   }
-  if (state.hasTables && cfg.clean && !globals && ((cfg as { jobs?: number }).jobs ?? 1) <= 1) {
+  if (state.hasTables && cfg.clean && !globals && cfg.jobs <= 1) {
     // One transaction locks every relation it drops and creates: stop now, before the safety backup, when that cannot fit.
     const now = await targetFacts(cfg.dest, ctx.signal);
     await checkLockCapacity(cfg.dest, ctx.signal, now.relations, manifest ? manifest.tables.length : now.relations);
