@@ -6,7 +6,7 @@ describe('bucket', () => {
     const r = await run(['bucket', 'lifecycle', '--to', 's3://backups/prod/']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j.Rules.map((x: { ID: string }) => x.ID)).toContain('pgbackup-yearly');
+    expect(j.Rules.map((x: { ID: string }) => x.ID)).toContain('pgbackup-prod/yearly');
     expect(j.Rules[0].Filter.And.Prefix).toBe('prod/');
   });
   it('lifecycle --apply against a server without the lifecycle API fails with a clear message', async () => {
