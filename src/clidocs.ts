@@ -454,3 +454,31 @@ export function helpOrCompletion(argv: string[], out: (s: string) => void, err: 
   err('pgbackup: completion: expected "bash" or "zsh"\n');
   return 2;
 }
+
+function mdCell(s: string): string {
+  return s.replace(/\|/g, '\\|');
+}
+
+/** The option reference of docs/cli.md (between its generated-block markers; `npm run docs` rewrites it). */
+export function markdownOptions(): string {
+  const out: string[] = [];
+  const table = (spec: Spec, docs: Record<string, OptDoc>) => {
+    out.push('| option | meaning | default | environment |', '|---|---|---|---|');
+    for (const [name, o] of Object.entries(spec)) {
+      const d = docs[name];
+      const label = optionLabel(name, o, d);
+      out.push(`| \`${mdCell(label)}\`${o.multiple ? ' (repeatable)' : ''} | ${mdCell(d?.help ?? '')} | ${d?.default ? mdCell(d.default) : ''} | ${d?.env ? mdCell(d.env) : ''} |`);
+    }
+  };
+  for (const [cmd, d] of Object.entries(DOCS)) {
+    out.push(`### ${cmd}`, '', '```', d.synopsis, '```', '', d.about, '');
+    table(specOf(cmd), d.options);
+    out.push('');
+  }
+  out.push('### common options (every command)', '');
+  table(COMMON as Spec, COMMON_DOCS);
+  return out.join('\n');
+}
+
+export const DOCS_BEGIN = '<!-- generated from src/clidocs.ts by `npm run docs`: begin -->';
+export const DOCS_END = '<!-- generated: end -->';

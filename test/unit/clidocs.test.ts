@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { COMMANDS, COMMON } from '../../src/cli.js';
-import { DOCS, COMMON_DOCS, EXTRA_COMMANDS, commandHelp, mainHelp, bashCompletion, zshCompletion, manPage, helpOrCompletion } from '../../src/clidocs.js';
+import { readFileSync } from 'node:fs';
+import { DOCS, COMMON_DOCS, EXTRA_COMMANDS, commandHelp, mainHelp, bashCompletion, zshCompletion, manPage, helpOrCompletion, markdownOptions, DOCS_BEGIN, DOCS_END } from '../../src/clidocs.js';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 const commands = Object.keys(COMMANDS);
@@ -98,5 +99,11 @@ describe('help, completion and man page follow the parser (no option undocumente
     expect(helpOrCompletion(['help', 'nope'], o, e)).toBe(2);
     expect(helpOrCompletion(['completion', 'fish'], o, e)).toBe(2);
     expect(err).toContain('unknown command "nope"');
+  });
+
+  it('docs/cli.md holds the generated option reference as it is now (npm run docs rewrites it)', () => {
+    const text = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8');
+    const block = text.slice(text.indexOf(DOCS_BEGIN) + DOCS_BEGIN.length, text.indexOf(DOCS_END)).trim();
+    expect(block).toBe(markdownOptions().trim());
   });
 });
