@@ -7,7 +7,8 @@
  *              least CHUNK bytes that load concurrently (each chunk its own COPY). Other data
  *              statements (sequence values, large objects) run in order in session 0.
  *              The stream pauses only when every session's pipe is full.
- *   post-data  indexes and constraints run concurrently, never two on one table at once;
+ *   post-data  indexes and constraints run concurrently; index builds may share a table (they
+ *              take SHARE locks), a constraint (ALTER TABLE) has its table to itself;
  *              foreign keys wait for every index and constraint before them (their referenced
  *              keys); anything else (triggers, rules, ACLs, comments, refreshes, attachments)
  *              is a barrier: it runs alone, after everything before it, in pg_dump's order.
@@ -28,6 +29,8 @@ interface Task {
   settings: string[];
   tables: string[];
   kind: Kind;
+  /** A CREATE INDEX: may run beside other index builds on the same table. */
+  shared: boolean;
   entry: Entry | null;
   state: 'waiting' | 'running' | 'done';
 }
@@ -204,7 +207,8 @@ export class ParallelLoad extends Writable {
     let kind = kindOf(entry);
     const tables = kind === 'barrier' ? [] : tablesOf(kind, text);
     if (tables === null) kind = 'barrier';
-    this.tasks.push({ stmts: [text], settings: [...this.settings.values()], tables: tables ?? [], kind, entry, state: 'waiting' });
+    const shared = kind === 'index' && /^CREATE\s+(UNIQUE\s+)?INDEX\s/i.test(text);
+    this.tasks.push({ stmts: [text], settings: [...this.settings.values()], tables: tables ?? [], kind, shared, entry, state: 'waiting' });
   }
 
   private async finish(): Promise<void> {
@@ -227,7 +231,9 @@ export class ParallelLoad extends Writable {
       const next = () => {
         if (this.failure) return reject(this.failure);
         if (this.tasks.every((t) => t.state === 'done')) return resolve();
-        const busyTables = new Set<string>();
+        // Per table, what the unfinished tasks before this one take: CREATE INDEX takes a SHARE
+        // lock (several may build on one table at once); ALTER TABLE takes a stronger one.
+        const busyTables = new Map<string, 'shared' | 'exclusive'>();
         let unfinishedIndex = false;
         let unfinished = false;
         for (const t of this.tasks) {
@@ -235,7 +241,9 @@ export class ParallelLoad extends Writable {
           if (t.state === 'done') continue;
           const blocked =
             t.state !== 'waiting' ||
-            (t.kind === 'barrier' ? unfinished : t.tables.some((x) => busyTables.has(x)) || (t.kind === 'fk' && unfinishedIndex));
+            (t.kind === 'barrier'
+              ? unfinished
+              : t.tables.some((x) => busyTables.has(x) && (!t.shared || busyTables.get(x) === 'exclusive')) || (t.kind === 'fk' && unfinishedIndex));
           if (!blocked) {
             const s = idle.shift()!;
             t.state = 'running';
@@ -254,7 +262,7 @@ export class ParallelLoad extends Writable {
           unfinished = true;
           if (t.kind === 'barrier') break; // nothing after an unfinished barrier may start
           if (t.kind === 'index') unfinishedIndex = true;
-          for (const x of t.tables) busyTables.add(x);
+          for (const x of t.tables) if (busyTables.get(x) !== 'exclusive') busyTables.set(x, t.shared ? 'shared' : 'exclusive');
         }
       };
       next();
