@@ -183,7 +183,8 @@ export async function cleanStatements(ci: ConnInfo, signal: AbortSignal): Promis
         `BEGIN IF n IS NOT NULL THEN EXECUTE format('DROP ${kind} IF EXISTS %I CASCADE', n); END IF; END $pgbackup$;`
       );
     };
-    const out: string[] = [];
+    // Large objects live outside every schema: the dump's lo_create(oid) would collide with them.
+    const out: string[] = ['SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata;'];
     for (const r of ext.rows) out.push(drop('EXTENSION', 'pg_extension', 'extname', r));
     for (const r of sch.rows) out.push(drop('SCHEMA', 'pg_namespace', 'nspname', r));
     // Recreate "public" as initdb makes it (pg_dump does not emit it unless it was changed).

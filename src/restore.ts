@@ -182,7 +182,8 @@ export async function loadInto(
     // Runs after every upstream stage has flushed (every age chunk authenticated, every gzip
     // member checked, the completion marker seen): the last chance to withhold the commit.
     beforeEnd: () => {
-      if (opts.postamble?.length) return opts.postamble.join('\n') + '\n';
+      // Our own statements are Unicode text: psql speaks UTF8 for them (the dump set its own encoding).
+      if (opts.postamble?.length) return ["SET client_encoding = 'UTF8';", ...opts.postamble].join('\n') + '\n';
       return undefined;
     },
     check: () => {
@@ -200,7 +201,7 @@ export async function loadInto(
       if (differ.length) throw new VerifyError('ROW_COUNTS', `the dump's row counts differ from its manifest's, so nothing was restored:\n  ${differ.join('\n  ')}`);
     },
   });
-  if (opts.preamble?.length) sink.write(opts.preamble.join('\n') + '\n');
+  if (opts.preamble?.length) sink.write(["SET client_encoding = 'UTF8';", ...opts.preamble].join('\n') + '\n');
   try {
     await pipeline([...opened.stages, scan, sink], { signal: ctx.signal });
   } catch (e) {
@@ -461,7 +462,7 @@ async function restoreInParallel(
     into = withDatabase(cfg.dest, staging.name);
     ctx.log.info({ staging: staging.name, target }, 'loading into a staging database that replaces the target at the end');
   }
-  const postamble = await propertiesPostamble(ctx, into, { created: true, apply: true, props });
+  const postamble = await propertiesPostamble(ctx, into, { created: true, apply: Boolean(props), props });
   const res = await loadParallel(ctx, into, {
     jobs: cfg.jobs,
     noOwner: cfg.noOwner,
@@ -470,14 +471,20 @@ async function restoreInParallel(
     expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
     postamble,
   });
+  // Row counts in the loaded copy before it replaces anything: a mismatch leaves the target as it was.
+  const expected = manifest ? manifest.tables : res.tables;
+  const diffs = await compareCounts(ctx, into, expected);
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+  if (diffs.length) {
+    throw new VerifyError('ROW_COUNTS', `the loaded copy's row counts differ, so it replaced nothing and was dropped:\n  ${diffs.join('\n  ')}`);
+  }
   let old: string | undefined;
   if (staging) {
     old = await swapIn(ctx, staging.admin, target, staging.name, cfg.terminateConnections);
+    made.loaded = true; // from here on the target is the new copy, whatever happens next
     process.stderr.write(`the previous database "${target}" is kept as "${old}" (drop it when you no longer need it)\n`);
   }
   made.loaded = true;
-  const expected = manifest ? manifest.tables : res.tables;
-  const diffs = await compareCounts(ctx, cfg.dest, expected);
   const total = expected.reduce((s, t) => s + t.rows, 0);
   const summary = {
     restored: located.display,

@@ -132,9 +132,19 @@ export async function dropCreated(ctx: Context, made: CreatedDb, why: unknown): 
   made.name = undefined;
   try {
     const signal = AbortSignal.timeout(30_000);
-    if (await databaseExists(admin, name, signal)) {
-      await dropDatabase(admin, name, signal);
-      ctx.log.info({ database: name, reason: messageOf(why) }, 'the restore failed: dropped the database it had created');
+    // Once more after a short pause: right after an interruption the sessions being killed can
+    // still hold the database, or end the first attempt's connection.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (await databaseExists(admin, name, signal)) {
+          await dropDatabase(admin, name, signal);
+          ctx.log.info({ database: name, reason: messageOf(why) }, 'the restore failed: dropped the database it had created');
+        }
+        break;
+      } catch (e) {
+        if (attempt >= 3) throw e;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
     }
   } catch (e) {
     ctx.log.error({ database: name, err: messageOf(e) }, 'the restore failed and the database it created could not be dropped; drop it by hand');

@@ -22,6 +22,12 @@ import type { PsqlSession } from './psqlsession.js';
 
 export const CHUNK = 8 * 1024 * 1024;
 
+/**
+ * The reader's statement texts are latin1 strings of the dump's own bytes (in the dump's
+ * client_encoding): they go to psql as those bytes, never re-encoded as UTF-8.
+ */
+const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
+
 type Kind = 'index' | 'fk' | 'barrier';
 
 interface Task {
@@ -114,7 +120,7 @@ export class ParallelLoad extends Writable {
   }
 
   private async toAll(text: string, except?: PsqlSession): Promise<void> {
-    for (const s of this.sessions) if (s !== except) await s.write(text);
+    for (const s of this.sessions) if (s !== except) await s.write(bytes(text));
   }
 
   private async handle(item: ReaderItem): Promise<void> {
@@ -132,7 +138,7 @@ export class ParallelLoad extends Writable {
           wait.catch((e: Error) => this.fail(e));
           this.copy = { stmt: c.stmt, session: other, bytes: 0 };
           this.stats.copyChunks++;
-          await other.write(c.stmt + '\n');
+          await other.write(bytes(c.stmt + '\n'));
           return;
         }
       }
@@ -148,13 +154,13 @@ export class ParallelLoad extends Writable {
     const text = item.text;
     if (item.section !== 'body') {
       this.preamble.push(text);
-      await this.main.write(text + '\n');
+      await this.main.write(bytes(text + '\n'));
       return;
     }
     if (/^SET\s/i.test(text) && !item.entry?.data) {
       const m = /^SET\s+(\w+)/i.exec(text);
       this.settings.set(m![1]!.toLowerCase(), text);
-      if (this.phase !== 'post') await this.main.write(text + '\n');
+      if (this.phase !== 'post') await this.main.write(bytes(text + '\n'));
       return;
     }
     const entry = item.entry;
@@ -168,10 +174,10 @@ export class ParallelLoad extends Writable {
       const s = this.pickSession();
       this.copy = { stmt: text, session: s, bytes: 0 };
       this.stats.copyChunks++;
-      await s.write(text + '\n');
+      await s.write(bytes(text + '\n'));
       return;
     }
-    await this.main.write(text + '\n');
+    await this.main.write(bytes(text + '\n'));
   }
 
   /** A session whose pipe has room, preferring the least loaded; `current` when none has. */
@@ -218,7 +224,8 @@ export class ParallelLoad extends Writable {
     // All data loaded before any index is built.
     await Promise.all(this.sessions.map((s) => s.sync()));
     await this.runTasks();
-    if (this.o.postamble?.length) await this.main.write(this.o.postamble.join('\n') + '\n');
+    // Our own statements are Unicode: the session speaks UTF8 for them (the dump set its own encoding).
+    if (this.o.postamble?.length) await this.main.write(Buffer.from(["SET client_encoding = 'UTF8';", ...this.o.postamble].join('\n') + '\n', 'utf8'));
     await Promise.all(this.sessions.map((s) => s.end()));
   }
 
@@ -250,7 +257,7 @@ export class ParallelLoad extends Writable {
             running++;
             this.stats.maxConcurrentPost = Math.max(this.stats.maxConcurrentPost, running);
             const text = [...t.settings, ...t.stmts].join('\n') + '\n';
-            Promise.resolve(s.write(text))
+            Promise.resolve(s.write(bytes(text)))
               .then(() => s.sync())
               .then(() => {
                 t.state = 'done';

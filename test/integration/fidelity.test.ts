@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { PG, run, url, tmp, createDb, dropDb, sql, psqlEnv, newIdentity, snapshot } from './helpers.js';
 
 let dir: string;
@@ -198,5 +199,16 @@ break" VALUES (1, 'one'), (2, E'two\\nlines'), (3, 'three');`,
     expect(statSync(path).size).toBe(whole.length);
     void readdirSync;
     void truncateSync;
+  });
+
+  it('--clean over a database that holds large objects (the same ones, from an earlier restore) replaces them', async () => {
+    await createDb('fd_lo_again');
+    await sql('fd_lo_again', `CREATE TABLE t (id int); SELECT lo_from_bytea(0, 'first'); SELECT lo_from_bytea(0, 'second')`);
+    const b = await backupTo('fd_lo_again');
+    await sql('fd_lo_again', `SELECT lo_from_bytea(0, 'made after the backup')`);
+    const r = await run(['restore', b.key, '--from', b.folder, '--to', url('fd_lo_again'), '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);
+    expect(r.code, r.stderr).toBe(0);
+    const los = Object.values(await largeObjects('fd_lo_again'));
+    expect(los.sort()).toEqual([createHash('md5').update('first').digest('hex'), createHash('md5').update('second').digest('hex')].sort());
   });
 });

@@ -173,4 +173,22 @@ describe('restore --jobs', () => {
       await other.end().catch(() => undefined);
     }
   });
+
+  it('a LATIN1 database with non-ASCII names: the same names and rows, into a new database and over an existing one', async () => {
+    await dropDb('pj_latin1');
+    await sql('postgres', `CREATE DATABASE pj_latin1 TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`);
+    await sql('pj_latin1', `CREATE SCHEMA "Größe"; CREATE TABLE "Größe".tää (x int PRIMARY KEY, ñ text); INSERT INTO "Größe".tää VALUES (1, 'olé'), (2, 'ÿ');
+      CREATE TABLE café (id int); INSERT INTO café VALUES (1); COMMENT ON TABLE café IS 'crème'`);
+    const f = tmp();
+    const b = await run(['backup', '--database', url('pj_latin1'), '--to', f, '--recipient', id.recipient]);
+    expect(b.code, b.stderr).toBe(0);
+    await dropDb('pj_latin1_new');
+    const r = await run(['restore', b.stdout.trim(), '--from', f, '--to', url('pj_latin1_new'), '--create', '--jobs', '2', '--identity', id.file]);
+    expect(r.code, r.stderr).toBe(0);
+    expectSameDump(dumpOf('pj_latin1_new'), dumpOf('pj_latin1'));
+    const r2 = await run(['restore', b.stdout.trim(), '--from', f, '--to', url('pj_latin1_new'), '--clean', '--yes', '--jobs', '2', '--identity', id.file]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expectSameDump(dumpOf('pj_latin1_new'), dumpOf('pj_latin1'));
+    await dropDb(/kept as "([^"]+)"/.exec(r2.stderr)![1]!);
+  });
 });
