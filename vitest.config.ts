@@ -1,13 +1,32 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects: `unit` (test/unit) needs no server and starts none, so `npm run test:unit`
+// runs in seconds; `integration` (test/integration) gets one PostgreSQL cluster and one S3
+// server from the global setup, shared by every file.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.mjs'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.mjs'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
   },
 });
