@@ -360,7 +360,7 @@ export async function backupCommand(ctx: Context, parsed: Parsed): Promise<numbe
   const started = Date.now();
   await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'start' });
   const results: BackupResult[] = [];
-  let failure: unknown = null;
+  let failure: { error: unknown } | null = null;
   try {
     let databases: string[];
     if (cfg.allDatabases) databases = await listDatabases(cfg.source, runCtx.signal).catch(dbFail);
@@ -395,10 +395,10 @@ export async function backupCommand(ctx: Context, parsed: Parsed): Promise<numbe
         if (ctx.signal.aborted || jobs.length === 1) throw e;
         // With several databases, one failure does not stop the others; the run still fails.
         ctx.log.error({ database: job.database, err: messageOf(e) }, 'backup failed');
-        failure ??= e;
+        failure ??= { error: e };
       }
     }
-    if (failure) throw failure;
+    if (failure) throw failure.error;
   } catch (e) {
     clearTimeout(timer);
     const err = timeoutAc.signal.aborted && !ctx.signal.aborted ? timeoutAc.signal.reason : e;

@@ -1,5 +1,5 @@
 /** Argument parsing only (node:util parseArgs): no I/O, no defaults from the environment. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { UsageError } from './errors.js';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
@@ -191,15 +191,15 @@ export interface Parsed {
 export function parseCli(argv: string[]): Parsed {
   const first = argv[0];
   if (first === undefined || first.startsWith('-')) {
-    const { values } = parseArgs({ args: argv, options: COMMON as ParseArgsConfig['options'], strict: false, allowPositionals: true });
-    return { command: null, values: values as Parsed['values'], positionals: [] };
+    const { values } = parseArgs({ args: argv, options: COMMON, strict: false, allowPositionals: true });
+    return { command: null, values: values, positionals: [] };
   }
   const cmd = COMMANDS[first];
   if (!cmd) throw new UsageError(`unknown command "${first}" (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
   const spec = { ...COMMON, ...cmd.spec };
   const { values, positionals, tokens } = parseArgs({
     args: argv.slice(1),
-    options: spec as ParseArgsConfig['options'],
+    options: spec,
     strict: false,
     allowPositionals: true,
     tokens: true,
@@ -220,6 +220,6 @@ export function parseCli(argv: string[]): Parsed {
   }
   if (problems.length && !values.help) throw new UsageError(problems);
   const clean: Parsed['values'] = {};
-  for (const [k, v] of Object.entries(values)) if (spec[k]) clean[k] = v as string | boolean | string[];
+  for (const [k, v] of Object.entries(values)) if (spec[k]) clean[k] = v;
   return { command: first, values: clean, positionals };
 }

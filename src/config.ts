@@ -80,7 +80,7 @@ export function parseTarget(raw: string, env: Env, field: string): Target {
       region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
       endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
       forcePathStyle: fps ? /^(1|true|yes)$/i.test(fps) : undefined,
-      sse: (sse || undefined) as 'AES256' | 'aws:kms' | undefined,
+      sse: (sse || undefined),
       kmsKeyId: env.PGBACKUP_S3_KMS_KEY_ID || undefined,
       storageClass: env.PGBACKUP_S3_STORAGE_CLASS || undefined,
       maxAttempts: env.AWS_MAX_ATTEMPTS && /^\d+$/.test(env.AWS_MAX_ATTEMPTS) && Number(env.AWS_MAX_ATTEMPTS) >= 1 ? Number(env.AWS_MAX_ATTEMPTS) : undefined,

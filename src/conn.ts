@@ -30,7 +30,7 @@ function toConnInfo(s: Settings, env: NodeJS.ProcessEnv | undefined): ConnInfo {
     else if (k === 'user') ci.user = v;
     else if (k === 'dbname') ci.database = v;
     else if (k === 'password') ci.password = new Secret(v);
-    else if (KEYWORDS[k]) ci.extra[KEYWORDS[k]!] = v;
+    else if (KEYWORDS[k]) ci.extra[KEYWORDS[k]] = v;
   }
   if (env) for (const k of ENV_ONLY) if (env[k]) ci.extra[k] = env[k]!;
   return ci;
@@ -100,7 +100,7 @@ function fileOrNull(path: string): Buffer | null {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new Error(`cannot read ${path}: ${code}`);
+    throw new Error(`cannot read ${path}: ${code}`, { cause: e });
   }
 }
 
@@ -206,7 +206,7 @@ export function pgAttempts(ci: ConnInfo, env: NodeJS.ProcessEnv = process.env): 
     user,
     database,
     // A function: node-postgres then never reads ~/.pgpass on its own (we did, as libpq does).
-    password: async () => password,
+    password: () => Promise.resolve(password),
     connectionTimeoutMillis: timeout > 0 ? Math.max(timeout, 2) * 1000 : 0,
     application_name: x.PGAPPNAME ?? 'pgbackup',
     options: options || undefined,

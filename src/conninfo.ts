@@ -279,7 +279,7 @@ export function parseServiceFile(text: string, file: string): Map<string, Settin
     if (!cur) return; // libpq ignores settings outside a section
     if (k === 'service') throw new UsageError(`${file}: line ${i + 1}: nested service specifications are not supported`);
     if (!(k in KEYWORDS)) throw new UsageError(`${file}: line ${i + 1}: invalid connection option "${k}"`);
-    (cur as Settings).set(k, v);
+    (cur).set(k, v);
   });
   return out;
 }
@@ -345,7 +345,7 @@ export function resolveSettings(explicit: Settings, env: NodeJS.ProcessEnv | und
       for (const [k, v] of svc) if (!s.has(k)) s.set(k, v);
     }
     for (const [k, envVar] of Object.entries(KEYWORDS)) {
-      if (envVar && !s.has(k) && env[envVar]) s.set(k, env[envVar]!);
+      if (envVar && !s.has(k) && env[envVar]) s.set(k, env[envVar]);
     }
   }
   s.delete('service');

@@ -56,7 +56,7 @@ export class VerifyError extends PgBackupError {
 /** 130 / 143: interrupted. */
 export class InterruptedError extends PgBackupError {
   readonly exitCode: number;
-  constructor(signal: 'SIGINT' | 'SIGTERM' | string, message?: string) {
+  constructor(signal: string, message?: string) {
     super('INTERRUPTED', message ?? `interrupted by ${signal}`);
     this.exitCode = signal === 'SIGINT' ? 130 : 143;
   }

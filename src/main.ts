@@ -21,7 +21,7 @@ const RUN: Record<string, () => Promise<Command>> = {
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
-  for (const k of ['PGPASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) if (env[k]) out.push(env[k]!);
+  for (const k of ['PGPASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) if (env[k]) out.push(env[k]);
   for (const url of [env.DATABASE_URL, ...process.argv]) {
     const m = url ? /^postgres(?:ql)?:\/\/[^:/@]*:([^@]*)@/i.exec(url) : null;
     if (m?.[1]) {

@@ -30,7 +30,7 @@ export async function connectPg(ci: ConnInfo, signal: AbortSignal): Promise<pg.C
   let last: unknown;
   for (const a of attempts) {
     signal.throwIfAborted();
-    const client = new pg.Client(a.config as pg.ClientConfig);
+    const client = new pg.Client(a.config);
     client.on('error', () => undefined);
     let mechanisms: string[] | null = null;
     const conn = (client as unknown as { connection?: NodeJS.EventEmitter }).connection;

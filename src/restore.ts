@@ -5,7 +5,7 @@ import type { Parsed } from './cli.js';
 import { restoreConfig, type RestoreConfig } from './config.js';
 import { type Context, humanBytes, humanDuration } from './context.js';
 import { childEnv, withDatabase, type ConnInfo } from './conn.js';
-import { cleanStatements, countRows, createDatabase, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from './db.js';
+import { cleanStatements, countRows, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from './db.js';
 import { CryptoError, DumpError, RestoreError, StorageError, UsageError, VerifyError, firstError, isPgBackupError, messageOf } from './errors.js';
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from './pgbin.js';
 import { PsqlSink } from './pipeline/psql.js';

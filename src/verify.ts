@@ -18,7 +18,7 @@ import { displayKey, locate, openBackup, readManifest, type Located } from './re
 import { DumpReader } from './pipeline/dumpreader.js';
 import { isZlibError } from './pipeline/compress.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
-import { createDatabase, dropDatabase } from './db.js';
+import { dropDatabase } from './db.js';
 import { createScratchLike } from './restoreprops.js';
 import { withDatabase, type ConnInfo } from './conn.js';
 import { rowCountDifferences, type Manifest } from './manifest.js';

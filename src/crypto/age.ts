@@ -129,7 +129,7 @@ export async function makeHeader(opts: EncryptOptions): Promise<{ header: Buffer
     d.addPassphrase(opts.passphrase!);
     captured = await d.decryptHeader(header);
   }
-  return { header: Buffer.from(header), fileKey: Buffer.from(captured!) };
+  return { header: Buffer.from(header), fileKey: Buffer.from(captured) };
 }
 
 function payloadKey(fileKey: Buffer, nonce: Buffer): Buffer {

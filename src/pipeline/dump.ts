@@ -73,7 +73,7 @@ export function startDump(o: DumpSpawn): Dump {
     const err = tail.text();
     return new DumpError('DUMP_FAILED', `${describeExit(name, ex)}${err ? `:\n${err}` : ''}`);
   };
-  child.stdout!.on('error', (e) => guard.destroy(e));
+  child.stdout.on('error', (e) => guard.destroy(e));
   // A failed exit fails the stream at once, whether its output has ended or something still
   // holds pg_dump's stdout open.
   void exited.then(async (ex) => {
@@ -81,10 +81,10 @@ export function startDump(o: DumpSpawn): Dump {
     if (ex.code === 0 || guard.destroyed) return;
     await tail.settled();
     if (!guard.destroyed) {
-      child.stdout!.destroy();
+      child.stdout.destroy();
       guard.destroy(failure(ex));
     }
   });
-  child.stdout!.pipe(guard);
+  child.stdout.pipe(guard);
   return { stream: guard, exited, pid: child.pid };
 }

@@ -352,7 +352,6 @@ export class DumpReader extends Transform {
                 this.lineLen = 0;
                 this.lineHead = '';
                 emitFrom = n;
-                i = n;
                 break scanning;
               }
               if (n > emitFrom) this.items.push({ t: 'data', buf: buf.subarray(emitFrom, n) });

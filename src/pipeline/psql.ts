@@ -39,7 +39,7 @@ export class PsqlSink extends Writable {
     let spawnError: Error | undefined;
     this.exited = exitOf(this.child, (e) => (spawnError = e));
     this.tail = new StderrTail(this.child, o.secrets, 20, o.onStderr);
-    this.child.stdin!.on('error', () => undefined); // EPIPE after psql stopped: its exit says why
+    this.child.stdin.on('error', () => undefined); // EPIPE after psql stopped: its exit says why
     void this.exited.then((ex) => {
       this.hasExited = true;
       if (ex.code !== 0) {
@@ -61,9 +61,9 @@ export class PsqlSink extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.failure) return cb(this.failure);
     if (this.hasExited) return cb(new RestoreError('PSQL_EXITED', 'psql exited before its input ended'));
-    if (this.child.stdin!.write(chunk)) return cb();
+    if (this.child.stdin.write(chunk)) return cb();
     this.pending = cb;
-    this.child.stdin!.once('drain', () => {
+    this.child.stdin.once('drain', () => {
       const p = this.pending;
       this.pending = null;
       p?.();
@@ -80,13 +80,13 @@ export class PsqlSink extends Writable {
       // psql must not see a clean end of input: kill it, then report why.
       this.child.kill('SIGKILL');
       void this.exited.then(() => {
-        this.child.stdin!.destroy();
+        this.child.stdin.destroy();
         cb(e as Error);
       });
       return;
     }
-    if (last) this.child.stdin!.write(last);
-    this.child.stdin!.end();
+    if (last) this.child.stdin.write(last);
+    this.child.stdin.end();
     void this.exited.then(() => cb(this.failure));
   }
 
@@ -95,7 +95,7 @@ export class PsqlSink extends Writable {
     // Upstream failed or we were interrupted: psql must not see a clean end of input.
     this.child.kill('SIGKILL');
     void this.exited.then(() => {
-      this.child.stdin!.destroy();
+      this.child.stdin.destroy();
       cb(err);
     });
   }

@@ -115,7 +115,8 @@ export class PsqlSession {
     if (this.failure) throw this.failure;
     this.child.stdin!.end();
     const ex = await this.exited;
-    if (this.failure) throw this.failure;
+    // Set meanwhile by the exit or error handler (the getter defeats the narrowing above).
+    if (this.failed) throw this.failed;
     if (ex.code !== 0) throw new RestoreError('PSQL_FAILED', `${this.o.name}: ${describeExit('psql', ex)}`);
   }
 

@@ -1,4 +1,4 @@
-import type { S3Client, S3ClientConfig, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { StorageError, UsageError, messageOf } from '../errors.js';
 import { keyProblem, prefixProblem } from '../keys.js';
@@ -89,7 +89,7 @@ export class S3Storage implements Storage {
 
   private encryptionParams(): Record<string, unknown> {
     const p: Record<string, unknown> = {};
-    if (this.opts.sse) p.ServerSideEncryption = this.opts.sse as ServerSideEncryption;
+    if (this.opts.sse) p.ServerSideEncryption = this.opts.sse;
     if (this.opts.kmsKeyId) p.SSEKMSKeyId = this.opts.kmsKeyId;
     return p;
   }

@@ -38,7 +38,7 @@ async function dbState(db: string) {
        FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1 ORDER BY 1`,
     [db],
   );
-  return { ...d, settings: settings.map((s) => `${s.role}: ${s.config}`) };
+  return { ...d, settings: settings.map((s) => `${s.role}: ${s.config}`) } as Record<string, unknown>;
 }
 
 function psqlRaw(db: string, bytes: Buffer, clientEncoding: string): void {
@@ -67,6 +67,7 @@ async function backup(db: string, folder: string, recipient: string): Promise<st
   return r.stdout.trim();
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read any field of the JSON
 function manifestOf(folder: string, key: string): Record<string, any> {
   return JSON.parse(readFileSync(join(folder, key + '.json'), 'utf8'));
 }

@@ -117,7 +117,7 @@ describe('fidelity', () => {
     execFileSync('mkdir', ['-p', join(cut, key, '..')]);
     const bytes = readFileSync(join(b.folder, key));
     const damaged = Buffer.from(bytes);
-    damaged[damaged.length - 5] ^= 0xff;
+    damaged[damaged.length - 5]! ^= 0xff;
     writeFileSync(join(cut, key), damaged);
     await sql('postgres', `CREATE ROLE fd_reader`);
     const d = await run(['restore', join(cut, key), '--to', url('fd_lo_target'), '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);

@@ -108,12 +108,12 @@ function installcheck(): Promise<{ code: number | null; out: string }> {
 
 // A setup failure (no built suite, no usable database) is kept and thrown by each test, so that
 // they count as failed, not skipped.
-let setupError: unknown;
+let setupError: Error | undefined;
 beforeAll(async () => {
   try {
     await setUp();
   } catch (e) {
-    setupError = e;
+    setupError = e instanceof Error ? e : new Error(String(e));
   }
 }, REGRESS_TIMEOUT);
 
@@ -343,7 +343,7 @@ function unifiedDiff(a: string, b: string, max = 200): string {
     return '';
   } catch (e) {
     const err = e as { status?: number; stdout?: string; message: string };
-    if (err.status !== 1) throw new Error(`diff failed: ${err.message}`);
+    if (err.status !== 1) throw new Error(`diff failed: ${err.message}`, { cause: e });
     const lines = String(err.stdout).split('\n');
     return lines.slice(0, max).join('\n') + (lines.length > max ? `\n... (${lines.length - max} more diff lines)` : '');
   }
@@ -447,7 +447,7 @@ describe("PostgreSQL's regression database", () => {
     try {
       execFileSync(join(PG().binDir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-1', '-f', file], { env: pgEnv(db), stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
     } catch (e) {
-      throw new Error(`pg_dump | psql -1 of the regression database failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
+      throw new Error(`pg_dump | psql -1 of the regression database failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`, { cause: e });
     }
     await expectSameDatabase(SRC, db, 'baseline');
   });

@@ -230,7 +230,7 @@ describe('PGOPTIONS and PGAPPNAME reach pg_dump and psql (what the server saw)',
     let seen: Array<{ application_name: string; query: string }> = [];
     for (let i = 0; i < 100 && seen.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      seen = (await sql('sec_opts', `SELECT application_name, query FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'sec_opts'`)) as typeof seen;
+      seen = await sql<(typeof seen)[number]>('sec_opts', `SELECT application_name, query FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = 'sec_opts'`);
     }
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     await c.query('COMMIT');

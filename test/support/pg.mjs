@@ -66,7 +66,6 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const port = await freePort();
-  const log = join(dir, 'log');
   const child = spawn(
     join(binDir, 'postgres'),
     ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=50'],
@@ -86,7 +85,7 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
       break;
     } catch (e) {
       await c.end().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`postgres did not start: ${e.message}\n${stderr}`);
+      if (Date.now() > deadline) throw new Error(`postgres did not start: ${e.message}\n${stderr}`, { cause: e });
       await new Promise((r) => setTimeout(r, 150));
     }
   }
