@@ -3,7 +3,7 @@
  * parser's own option definitions (cli.ts COMMANDS/COMMON) plus the words below. No I/O.
  * test/unit/clidocs.test.ts holds every option of the parser to a description here and back.
  */
-import { COMMANDS, COMMON } from './cli.js';
+import { COMMANDS, COMMON } from './cli/args.js';
 
 export interface OptDoc {
   /** The value's placeholder (string options only). */

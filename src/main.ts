@@ -1,22 +1,22 @@
 /** Entry point: signals -> root AbortController; run one command; error -> exit code. */
-import { parseCli, type Parsed } from './cli.js';
+import { parseCli, type Parsed } from './cli/args.js';
 import { commandHelp, helpOrCompletion, mainHelp } from './clidocs.js';
-import { commonConfig } from './config.js';
-import { type Context, toolVersion } from './context.js';
-import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './errors.js';
-import { createLogger, defaultLogFormat, type Logger } from './log.js';
-import { scrub } from './secret.js';
-import { commandLinePasswords } from './conninfo.js';
+import { commonConfig } from './config/config.js';
+import { type Context, toolVersion } from './support/context.js';
+import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './support/errors.js';
+import { createLogger, defaultLogFormat, type Logger } from './support/log.js';
+import { scrub } from './support/secret.js';
+import { commandLinePasswords } from './pg/conninfo.js';
 type Command = (ctx: Context, p: Parsed) => Promise<number>;
 // Commands load on demand: `keygen` or a folder backup need not load the AWS SDK.
 const RUN: Record<string, () => Promise<Command>> = {
-  backup: async () => (await import('./backup.js')).backupCommand,
-  list: async () => (await import('./list.js')).listCommand,
-  restore: async () => (await import('./restore.js')).restoreCommand,
-  verify: async () => (await import('./verify.js')).verifyCommand,
-  fetch: async () => (await import('./fetch.js')).fetchCommand,
-  keygen: async () => (await import('./keygen.js')).keygenCommand,
-  bucket: async () => (await import('./bucket.js')).bucketCommand,
+  backup: async () => (await import('./ops/backup.js')).backupCommand,
+  list: async () => (await import('./commands/list.js')).listCommand,
+  restore: async () => (await import('./ops/restore.js')).restoreCommand,
+  verify: async () => (await import('./ops/verify.js')).verifyCommand,
+  fetch: async () => (await import('./commands/fetch.js')).fetchCommand,
+  keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
+  bucket: async () => (await import('./commands/bucket.js')).bucketCommand,
 };
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {

@@ -18,7 +18,7 @@ import {
   type Recipient,
   type Stanza,
 } from 'age-encryption';
-import { CryptoError, UsageError, messageOf } from '../errors.js';
+import { CryptoError, UsageError, messageOf } from '../support/errors.js';
 
 export const CHUNK = 64 * 1024;
 const TAG = 16;

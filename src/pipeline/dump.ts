@@ -5,8 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { DumpError } from '../errors.js';
-import { StderrTail, describeExit, exitOf, type Exit } from '../proc.js';
+import { DumpError } from '../support/errors.js';
+import { StderrTail, describeExit, exitOf, type Exit } from './process.js';
 
 export interface DumpSpawn {
   bin: string;

@@ -16,7 +16,7 @@
  * rewritten. COPY data is never held.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { DumpError } from '../errors.js';
+import { DumpError } from '../support/errors.js';
 import { decodeName } from './pgencoding.js';
 
 export interface TableCount {

@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { RestoreError } from '../errors.js';
-import { StderrTail, describeExit, exitOf, type Exit } from '../proc.js';
+import { RestoreError } from '../support/errors.js';
+import { StderrTail, describeExit, exitOf, type Exit } from './process.js';
 
 export interface PsqlSpawn {
   bin: string;

@@ -5,8 +5,8 @@
  * written before has run. Query results go to /dev/null (`-o`), `\echo` to stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { RestoreError } from '../errors.js';
-import { StderrTail, describeExit, exitOf, type Exit } from '../proc.js';
+import { RestoreError } from '../support/errors.js';
+import { StderrTail, describeExit, exitOf, type Exit } from './process.js';
 
 export interface SessionSpawn {
   bin: string;

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StorageError, UsageError, messageOf } from '../errors.js';
-import { keyProblem, prefixProblem } from '../keys.js';
+import { StorageError, UsageError, messageOf } from '../support/errors.js';
+import { keyProblem, prefixProblem } from '../model/keys.js';
 import type { GetOptions, PutResult, PutStreamOptions, Storage, StoredObject } from './types.js';
 
 function wrap(e: unknown, what: string): StorageError {

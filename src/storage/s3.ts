@@ -1,8 +1,8 @@
 import type { S3Client, S3ClientConfig, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { StorageError, UsageError, messageOf } from '../errors.js';
-import { keyProblem, prefixProblem } from '../keys.js';
-import { DEFAULT_PART, DEFAULT_QUEUE } from '../plan.js';
+import { StorageError, UsageError, messageOf } from '../support/errors.js';
+import { keyProblem, prefixProblem } from '../model/keys.js';
+import { DEFAULT_PART, DEFAULT_QUEUE } from '../model/plan.js';
 import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
 
 export interface S3Options {

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { PG, ROOT, run, url, tmp, dropDb, sql, snapshot, newIdentity, psqlEnv, fakeBinDir, baseEnv } from './helpers.js';
 // @ts-expect-error plain JS test support
 import { startCluster } from '../support/pg.mjs';
-import { tablespacePlan } from '../../src/tablespaces.js';
-import { countRows, databaseProperties, tableKey } from '../../src/db.js';
-import { connFromUrl } from '../../src/conn.js';
+import { tablespacePlan } from '../../src/ops/tablespaces.js';
+import { countRows, databaseProperties, tableKey } from '../../src/pg/db.js';
+import { connFromUrl } from '../../src/pg/conn.js';
 
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { COMMANDS, COMMON } from '../../src/cli.js';
+import { COMMANDS, COMMON } from '../../src/cli/args.js';
 import { readFileSync } from 'node:fs';
 import { DOCS, COMMON_DOCS, EXTRA_COMMANDS, commandHelp, mainHelp, bashCompletion, zshCompletion, manPage, helpOrCompletion, markdownOptions, DOCS_BEGIN, DOCS_END } from '../../src/clidocs.js';
 

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { parseCli } from '../../src/cli.js';
-import { backupConfig, restoreConfig, parseTarget, sizeSchema, durationSchema } from '../../src/config.js';
-import { connFromUrl, childEnv } from '../../src/conn.js';
-import { UsageError } from '../../src/errors.js';
+import { parseCli } from '../../src/cli/args.js';
+import { backupConfig, restoreConfig, parseTarget, sizeSchema, durationSchema } from '../../src/config/config.js';
+import { connFromUrl, childEnv } from '../../src/pg/conn.js';
+import { UsageError } from '../../src/support/errors.js';
 
 const R = 'age1zr32gyu2h09l3f397nrchrfhl3v6fk4d9xkxw3t80f7nap02fuxqg8gmnt';
 

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandLinePasswords, parseKeyValue, parseUri, passwordFromFile, resolveSettings } from '../../src/conninfo.js';
-import { childEnv, connFromEnv, connFromUrl, pgAttempts } from '../../src/conn.js';
-import { keyProblem } from '../../src/keys.js';
-import { localFileRef } from '../../src/reader.js';
+import { commandLinePasswords, parseKeyValue, parseUri, passwordFromFile, resolveSettings } from '../../src/pg/conninfo.js';
+import { childEnv, connFromEnv, connFromUrl, pgAttempts } from '../../src/pg/conn.js';
+import { keyProblem } from '../../src/model/keys.js';
+import { localFileRef } from '../../src/ops/open.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'conninfo-'));
 

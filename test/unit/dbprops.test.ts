@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { createClauses, propertyStatements, settingClause, splitGucList, tolerant, type DatabaseProperties } from '../../src/dbprops.js';
+import { createClauses, propertyStatements, settingClause, splitGucList, tolerant, type DatabaseProperties } from '../../src/model/dbprops.js';
 
 const base: DatabaseProperties = {
   encoding: 'UTF8', collate: 'C', ctype: 'C', localeProvider: 'libc', locale: null, icuRules: null, owner: 'postgres', acl: null, privileges: null,

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { backupKey, computeTier, parseKey, isoWeekStart, tierListPrefixes, encodeDbName, sniff, chainOf, normalisePrefix } from '../../src/keys.js';
+import { backupKey, computeTier, parseKey, isoWeekStart, tierListPrefixes, encodeDbName, sniff, chainOf, normalisePrefix } from '../../src/model/keys.js';
 
 const d = (s: string) => new Date(s);
 

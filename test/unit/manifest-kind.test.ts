@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { filterOptions, manifestKind } from '../../src/manifest.js';
+import { filterOptions, manifestKind } from '../../src/model/manifest.js';
 
 const base = { pgDump: { version: '15', options: ['--format=plain', '--clean', '--if-exists', '--no-password'] } };
 

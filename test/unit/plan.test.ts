@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { planParts, MIB, MAX_PART, MAX_OBJECT, S3_MAX_PARTS } from '../../src/plan.js';
+import { planParts, MIB, MAX_PART, MAX_OBJECT, S3_MAX_PARTS } from '../../src/model/plan.js';
 
 describe('part size plan', () => {
   it('uses the configured part size for small databases', () => {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { parseCli } from '../../src/cli.js';
-import { parseAt, restoreConfig } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { parseCli } from '../../src/cli/args.js';
+import { parseAt, restoreConfig } from '../../src/config/config.js';
+import { UsageError } from '../../src/support/errors.js';
 
 describe('--at: times without a zone are UTC', () => {
   it('reads ISO times without a zone, with a space, date-only and key stamps as UTC', () => {

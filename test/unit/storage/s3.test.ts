@@ -5,7 +5,7 @@ import { Readable, PassThrough } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 type HttpRequest = { method: string; path: string; query?: Record<string, string>; headers: Record<string, string>; body?: unknown };
 import { S3Storage } from '../../../src/storage/s3.js';
-import { StorageError, DumpError } from '../../../src/errors.js';
+import { StorageError, DumpError } from '../../../src/support/errors.js';
 
 type Answer = { status: number; headers?: Record<string, string>; body?: string };
 

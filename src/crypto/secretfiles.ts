@@ -1,8 +1,8 @@
 /** Reading the files that hold keys and passphrases. Messages name the file, never its contents. */
 import { readFile } from 'node:fs/promises';
-import { UsageError, messageOf } from './errors.js';
-import { Secret } from './secret.js';
-import { parseIdentityFile } from './crypto/age.js';
+import { UsageError, messageOf } from '../support/errors.js';
+import { Secret } from '../support/secret.js';
+import { parseIdentityFile } from './age.js';
 
 async function read(path: string, what: string): Promise<string> {
   try {

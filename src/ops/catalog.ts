@@ -1,8 +1,8 @@
 /** What backups a target holds: dumps paired with their manifests. */
-import { isManifestKey, isoSeconds, manifestKey, parseKey, type ParsedKey } from './keys.js';
-import type { Storage } from './storage/index.js';
-import { manifestKind, parseManifest, type Manifest } from './manifest.js';
-import { messageOf } from './errors.js';
+import { isManifestKey, isoSeconds, manifestKey, parseKey, type ParsedKey } from '../model/keys.js';
+import type { Storage } from '../storage/index.js';
+import { manifestKind, parseManifest, type Manifest } from '../model/manifest.js';
+import { messageOf } from '../support/errors.js';
 
 export interface BackupEntry extends ParsedKey {
   size: number;

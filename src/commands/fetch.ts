@@ -3,12 +3,12 @@ import { createWriteStream } from 'node:fs';
 import { link, lstat, rename, unlink } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Parsed } from './cli.js';
-import { fetchConfig } from './config.js';
-import type { Context } from './context.js';
-import { locate, openBackup } from './reader.js';
-import { classifyReadError, decryptSecrets, loadSecrets } from './restore.js';
-import { StorageError, UsageError, firstError } from './errors.js';
+import type { Parsed } from '../cli/args.js';
+import { fetchConfig } from '../config/config.js';
+import type { Context } from '../support/context.js';
+import { locate, openBackup } from '../ops/open.js';
+import { classifyReadError, decryptSecrets, loadSecrets } from '../ops/restore.js';
+import { StorageError, UsageError, firstError } from '../support/errors.js';
 
 export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<number> {
   const cfg = fetchConfig(parsed, ctx.env);

@@ -1,6 +1,6 @@
 /** Argument parsing only (node:util parseArgs): no I/O, no defaults from the environment. */
 import { parseArgs } from 'node:util';
-import { UsageError } from './errors.js';
+import { UsageError } from '../support/errors.js';
 
 type Opt = { type: 'string' | 'boolean'; multiple?: boolean; short?: string };
 type Spec = Record<string, Opt>;

@@ -9,12 +9,12 @@ import {
   PutBucketLifecycleConfigurationCommand,
   type LifecycleRule,
 } from '@aws-sdk/client-s3';
-import type { Parsed } from './cli.js';
-import { bucketConfig } from './config.js';
-import type { Context } from './context.js';
-import { StorageError, VerifyError, messageOf } from './errors.js';
-import { isLegacyRuleFor, lifecycleRules, mergeRules, ruleDifferences } from './lifecycle.js';
-import { makeS3Client, wrapS3Error } from './storage/index.js';
+import type { Parsed } from '../cli/args.js';
+import { bucketConfig } from '../config/config.js';
+import type { Context } from '../support/context.js';
+import { StorageError, VerifyError, messageOf } from '../support/errors.js';
+import { isLegacyRuleFor, lifecycleRules, mergeRules, ruleDifferences } from '../model/lifecycle.js';
+import { makeS3Client, wrapS3Error } from '../storage/index.js';
 
 type Status = 'ok' | 'missing' | 'recommended' | 'unknown';
 interface Finding {

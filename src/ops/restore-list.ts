@@ -5,10 +5,10 @@
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Context } from './context.js';
-import { DumpError, VerifyError, firstError } from './errors.js';
-import { DumpReader, type Entry } from './pipeline/dumpreader.js';
-import type { openBackup } from './reader.js';
+import type { Context } from '../support/context.js';
+import { DumpError, VerifyError, firstError } from '../support/errors.js';
+import { DumpReader, type Entry } from '../pipeline/dumpreader.js';
+import type { openBackup } from './open.js';
 import { classifyReadError } from './restore.js';
 
 export interface ListedEntry {

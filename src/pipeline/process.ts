@@ -1,6 +1,6 @@
 /** Child-process helpers shared by the process stages: exit tracking and stderr tails. */
 import type { ChildProcess } from 'node:child_process';
-import { scrub } from './secret.js';
+import { scrub } from '../support/secret.js';
 
 export interface Exit {
   code: number | null;

@@ -1,6 +1,6 @@
 /** The manifest written beside every dump, once the dump is complete (DESIGN.md). */
 import { z } from 'zod';
-import type { TableCount } from './pipeline/dumpreader.js';
+import type { TableCount } from '../pipeline/dumpreader.js';
 import type { Tier } from './keys.js';
 import { databasePropertiesSchema, type DatabaseProperties } from './dbprops.js';
 

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { type ConnInfo, pgAttempts, sessionChecks } from './conn.js';
-import { messageOf } from './errors.js';
+import { messageOf } from '../support/errors.js';
 
 async function checkSession(client: pg.Client, ci: ConnInfo, usedTls: boolean, mechanisms: string[] | null): Promise<void> {
   const checks = sessionChecks(ci);

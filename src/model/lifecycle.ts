@@ -3,7 +3,7 @@
  * aborts incomplete multipart uploads after 1 day, one that expires noncurrent versions.
  * The Terraform module in infra/terraform declares the same rules (a test holds them equal).
  */
-import type { RetentionDays } from './config.js';
+import type { RetentionDays } from '../config/config.js';
 import { TIERS } from './keys.js';
 
 export const RULE_PREFIX = 'pgbackup-';

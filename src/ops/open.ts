@@ -7,14 +7,14 @@ import { realpath, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname } from 'node:path';
 import { Readable, type Transform } from 'node:stream';
-import type { Context } from './context.js';
-import { CryptoError, StorageError, UsageError } from './errors.js';
-import { chainOf, keyProblem, manifestKey, sniff, type Chain } from './keys.js';
-import { FolderStorage, S3Storage, openStorage, type Storage, type Target } from './storage/index.js';
-import { AgeDecryptStream, findHeaderEnd, openHeader, type DecryptSecrets } from './crypto/age.js';
-import { createDecompressor } from './pipeline/compress.js';
-import { Measure } from './pipeline/measure.js';
-import { parseManifest, type Manifest } from './manifest.js';
+import type { Context } from '../support/context.js';
+import { CryptoError, StorageError, UsageError } from '../support/errors.js';
+import { chainOf, keyProblem, manifestKey, sniff, type Chain } from '../model/keys.js';
+import { FolderStorage, S3Storage, openStorage, type Storage, type Target } from '../storage/index.js';
+import { AgeDecryptStream, findHeaderEnd, openHeader, type DecryptSecrets } from '../crypto/age.js';
+import { createDecompressor } from '../pipeline/compress.js';
+import { Measure } from '../pipeline/measure.js';
+import { parseManifest, type Manifest } from '../model/manifest.js';
 import { MAX_MANIFEST_BYTES } from './catalog.js';
 
 export interface Located {

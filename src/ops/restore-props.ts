@@ -4,11 +4,11 @@
  * settings, comment and security labels inside the restore's transaction, and dropping a
  * database the restore created when the restore fails.
  */
-import type { Context } from './context.js';
-import type { ConnInfo } from './conn.js';
-import { clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, quoteIdent, serverInfo, withClient, DbError } from './db.js';
-import { createClauses, isLocaleError, propertyStatements, type CreateChoice, type DatabaseProperties } from './dbprops.js';
-import { RestoreError, UsageError, messageOf } from './errors.js';
+import type { Context } from '../support/context.js';
+import type { ConnInfo } from '../pg/conn.js';
+import { clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, quoteIdent, serverInfo, withClient, DbError } from '../pg/db.js';
+import { createClauses, isLocaleError, propertyStatements, type CreateChoice, type DatabaseProperties } from '../model/dbprops.js';
+import { RestoreError, UsageError, messageOf } from '../support/errors.js';
 
 /** A database this restore created: dropped again unless the load committed. */
 export interface CreatedDb {

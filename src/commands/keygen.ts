@@ -1,10 +1,10 @@
 /** `pgbackup keygen`: a new age identity, written with mode 0600; prints its public key. */
 import { open } from 'node:fs/promises';
-import type { Parsed } from './cli.js';
-import { keygenConfig } from './config.js';
-import type { Context } from './context.js';
-import { generateIdentityFile } from './crypto/age.js';
-import { UsageError, StorageError, messageOf } from './errors.js';
+import type { Parsed } from '../cli/args.js';
+import { keygenConfig } from '../config/config.js';
+import type { Context } from '../support/context.js';
+import { generateIdentityFile } from '../crypto/age.js';
+import { UsageError, StorageError, messageOf } from '../support/errors.js';
 
 export async function keygenCommand(ctx: Context, parsed: Parsed): Promise<number> {
   const cfg = keygenConfig(parsed);

@@ -10,13 +10,13 @@
  */
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Context } from './context.js';
-import type { ConnInfo } from './conn.js';
-import { withClient, DbError } from './db.js';
-import { RestoreError, messageOf } from './errors.js';
-import { DumpReader, type Rewrite } from './pipeline/dumpreader.js';
-import { openBackup, type Located } from './reader.js';
-import type { CreatedDb } from './restoreprops.js';
+import type { Context } from '../support/context.js';
+import type { ConnInfo } from '../pg/conn.js';
+import { withClient, DbError } from '../pg/db.js';
+import { RestoreError, messageOf } from '../support/errors.js';
+import { DumpReader, type Rewrite } from '../pipeline/dumpreader.js';
+import { openBackup, type Located } from './open.js';
+import type { CreatedDb } from './restore-props.js';
 
 export interface TablespaceDef {
   /** The name as the dump spells it (quoted when pg_dumpall quoted it): SQL, latin1 text of the dump's bytes. */

@@ -7,21 +7,21 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import type { Parsed } from './cli.js';
-import { verifyConfig, type VerifyConfig } from './config.js';
-import { type Context, humanDuration } from './context.js';
-import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBackupError, isPgBackupError, messageOf, InterruptedError } from './errors.js';
+import type { Parsed } from '../cli/args.js';
+import { verifyConfig, type VerifyConfig } from '../config/config.js';
+import { type Context, humanDuration } from '../support/context.js';
+import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBackupError, isPgBackupError, messageOf, InterruptedError } from '../support/errors.js';
 import { listBackups, selectBackup } from './catalog.js';
-import { dbPrefix } from './keys.js';
-import { openStorage } from './storage/index.js';
-import { displayKey, locate, openBackup, readManifest, type Located } from './reader.js';
-import { DumpReader } from './pipeline/dumpreader.js';
-import { isZlibError } from './pipeline/compress.js';
+import { dbPrefix } from '../model/keys.js';
+import { openStorage } from '../storage/index.js';
+import { displayKey, locate, openBackup, readManifest, type Located } from './open.js';
+import { DumpReader } from '../pipeline/dumpreader.js';
+import { isZlibError } from '../pipeline/compress.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
-import { dropDatabase } from './db.js';
-import { createScratchLike } from './restoreprops.js';
-import { withDatabase, type ConnInfo } from './conn.js';
-import { rowCountDifferences, type Manifest } from './manifest.js';
+import { dropDatabase } from '../pg/db.js';
+import { createScratchLike } from './restore-props.js';
+import { withDatabase, type ConnInfo } from '../pg/conn.js';
+import { rowCountDifferences, type Manifest } from '../model/manifest.js';
 
 export interface Check {
   check: string;

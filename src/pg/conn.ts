@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { Secret } from './secret.js';
+import { Secret } from '../support/secret.js';
 import { DEFAULT_SOCKET_DIR, ENV_ONLY, KEYWORDS, homeDir, osUser, parseConnString, passwordFromFile, resolveSettings, type Settings } from './conninfo.js';
 
 export interface ConnInfo {

@@ -2,31 +2,31 @@
 import { pipeline } from 'node:stream/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
-import { backupConfig, type BackupConfig } from './config.js';
-import type { Parsed } from './cli.js';
-import { type Context, toolVersion, humanBytes, humanDuration } from './context.js';
-import { childEnv, withDatabase, type ConnInfo } from './conn.js';
-import { serverInfo, listDatabases, databaseProperties, DbError } from './db.js';
-import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from './errors.js';
-import { findBinaries, pickBinary, type PgBinary } from './pgbin.js';
-import { startDump } from './pipeline/dump.js';
-import { DumpReader } from './pipeline/dumpreader.js';
-import { ParallelGzip } from './pipeline/compress.js';
-import { Measure } from './pipeline/measure.js';
-import { AgeEncryptStream, makeHeader, recipientOf } from './crypto/age.js';
-import { openStorage, type Storage } from './storage/index.js';
-import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from './keys.js';
+import { backupConfig, type BackupConfig } from '../config/config.js';
+import type { Parsed } from '../cli/args.js';
+import { type Context, toolVersion, humanBytes, humanDuration } from '../support/context.js';
+import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
+import { serverInfo, listDatabases, databaseProperties, DbError } from '../pg/db.js';
+import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from '../support/errors.js';
+import { findBinaries, pickBinary, type PgBinary } from '../pg/binaries.js';
+import { startDump } from '../pipeline/dump.js';
+import { DumpReader } from '../pipeline/dumpreader.js';
+import { ParallelGzip } from '../pipeline/compress.js';
+import { Measure } from '../pipeline/measure.js';
+import { AgeEncryptStream, makeHeader, recipientOf } from '../crypto/age.js';
+import { openStorage, type Storage } from '../storage/index.js';
+import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from '../model/keys.js';
 import { entryManifest, listBackups, type BackupEntry } from './catalog.js';
-import { computeTier, dbPrefix } from './keys.js';
+import { computeTier, dbPrefix } from '../model/keys.js';
 
 /** Partial files of a folder target older than this are left by a killed backup: removed by the next backup of the database. */
 export const STALE_PARTIAL_MS = 24 * 3600_000;
-import { buildManifest, filterOptions, manifestKind, type SafetyFor } from './manifest.js';
-import { planParts } from './plan.js';
-import { readPassphrase, readRecipientsFile } from './secretfiles.js';
-import { partLimits, recipientProblems } from './config.js';
-import { Secret } from './secret.js';
-import { notify } from './notify.js';
+import { buildManifest, filterOptions, manifestKind, type SafetyFor } from '../model/manifest.js';
+import { planParts } from '../model/plan.js';
+import { readPassphrase, readRecipientsFile } from '../crypto/secretfiles.js';
+import { partLimits, recipientProblems } from '../config/config.js';
+import { Secret } from '../support/secret.js';
+import { notify } from '../support/notify.js';
 
 export interface Encryption {
   recipients: string[];

@@ -7,18 +7,18 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import type { Context } from './context.js';
-import { childEnv, withDatabase, type ConnInfo } from './conn.js';
-import { DbError, databaseProperties, quoteIdent, serverInfo, withClient } from './db.js';
-import { DumpError, RestoreError, UsageError, VerifyError, firstError, messageOf } from './errors.js';
-import { DumpReader, type TableCount } from './pipeline/dumpreader.js';
-import { ParallelLoad } from './pipeline/parallel.js';
-import { PsqlSession } from './pipeline/psqlsession.js';
-import { rowCountDifferences } from './manifest.js';
-import type { openBackup } from './reader.js';
+import type { Context } from '../support/context.js';
+import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
+import { DbError, databaseProperties, quoteIdent, serverInfo, withClient } from '../pg/db.js';
+import { DumpError, RestoreError, UsageError, VerifyError, firstError, messageOf } from '../support/errors.js';
+import { DumpReader, type TableCount } from '../pipeline/dumpreader.js';
+import { ParallelLoad } from '../pipeline/parallel.js';
+import { PsqlSession } from '../pipeline/psqlsession.js';
+import { rowCountDifferences } from '../model/manifest.js';
+import type { openBackup } from './open.js';
 import { choosePsql, classifyReadError, compatRewrite, type LoadResult } from './restore.js';
-import { createClauses } from './dbprops.js';
-import { createDatabaseWith } from './db.js';
+import { createClauses } from '../model/dbprops.js';
+import { createDatabaseWith } from '../pg/db.js';
 
 export interface ParallelOptions {
   jobs: number;

@@ -1,10 +1,10 @@
 /** Metadata queries through node-postgres. Errors come back as plain Errors with a readable message. */
 import pg from 'pg';
 import { type ConnInfo, describeConn } from './conn.js';
-import { connectPg } from './pgconnect.js';
-import { messageOf } from './errors.js';
-import type { DatabaseProperties } from './dbprops.js';
-import { decodeName, decodesToUnicode } from './pipeline/pgencoding.js';
+import { connectPg } from './connect.js';
+import { messageOf } from '../support/errors.js';
+import type { DatabaseProperties } from '../model/dbprops.js';
+import { decodeName, decodesToUnicode } from '../pipeline/pgencoding.js';
 
 export class DbError extends Error {
   constructor(message: string, readonly pgCode?: string, options?: { cause?: unknown }) {

@@ -3,9 +3,9 @@
  * the target's size, the lock table's capacity, the sessions in the way. Queries through
  * node-postgres (db.ts withClient); no other I/O.
  */
-import type { ConnInfo } from './conn.js';
-import { withClient } from './db.js';
-import { RestoreError, messageOf } from './errors.js';
+import type { ConnInfo } from '../pg/conn.js';
+import { withClient } from '../pg/db.js';
+import { RestoreError, messageOf } from '../support/errors.js';
 
 export interface TargetFacts {
   tables: number;

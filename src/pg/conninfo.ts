@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from './errors.js';
+import { UsageError } from '../support/errors.js';
 
 /** libpq's connection keywords and the environment variable each one falls back to (null: none). */
 export const KEYWORDS: Record<string, string | null> = {

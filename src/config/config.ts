@@ -4,13 +4,13 @@
  * no value that may be a secret is ever echoed.
  */
 import { z } from 'zod';
-import { UsageError } from './errors.js';
-import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from './plan.js';
-import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from './conn.js';
-import { normalisePrefix, TIERS, type Tier } from './keys.js';
-import type { Target } from './storage/index.js';
-import type { Parsed } from './cli.js';
-import { recipientKind, recipientProblem } from './crypto/age.js';
+import { UsageError } from '../support/errors.js';
+import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from '../model/plan.js';
+import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from '../pg/conn.js';
+import { normalisePrefix, TIERS, type Tier } from '../model/keys.js';
+import type { Target } from '../storage/index.js';
+import type { Parsed } from '../cli/args.js';
+import { recipientKind, recipientProblem } from '../crypto/age.js';
 
 export type Env = NodeJS.ProcessEnv;
 

@@ -1,12 +1,12 @@
 /** `pgbackup list`: newest first, one row per backup. */
-import type { Parsed } from './cli.js';
-import { listConfig } from './config.js';
-import { type Context, humanBytes } from './context.js';
-import { listBackups, type BackupEntry } from './catalog.js';
-import { dbPrefix, isoSeconds } from './keys.js';
-import { openStorage, type Storage } from './storage/index.js';
-import { entryManifest } from './catalog.js';
-import { filterOptions, manifestKind, type BackupKind, type Manifest } from './manifest.js';
+import type { Parsed } from '../cli/args.js';
+import { listConfig } from '../config/config.js';
+import { type Context, humanBytes } from '../support/context.js';
+import { listBackups, type BackupEntry } from '../ops/catalog.js';
+import { dbPrefix, isoSeconds } from '../model/keys.js';
+import { openStorage, type Storage } from '../storage/index.js';
+import { entryManifest } from '../ops/catalog.js';
+import { filterOptions, manifestKind, type BackupKind, type Manifest } from '../model/manifest.js';
 
 function age(ms: number): string {
   const m = Math.floor(ms / 60000);
