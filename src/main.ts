@@ -10,10 +10,10 @@ import { commandLinePasswords } from './pg/conninfo.js';
 type Command = (ctx: Context, p: Parsed) => Promise<number>;
 // Commands load on demand: `keygen` or a folder backup need not load the AWS SDK.
 const RUN: Record<string, () => Promise<Command>> = {
-  backup: async () => (await import('./ops/backup.js')).backupCommand,
+  backup: async () => (await import('./commands/backup.js')).backupCommand,
   list: async () => (await import('./commands/list.js')).listCommand,
-  restore: async () => (await import('./ops/restore.js')).restoreCommand,
-  verify: async () => (await import('./ops/verify.js')).verifyCommand,
+  restore: async () => (await import('./commands/restore.js')).restoreCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
   fetch: async () => (await import('./commands/fetch.js')).fetchCommand,
   keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
   bucket: async () => (await import('./commands/bucket.js')).bucketCommand,

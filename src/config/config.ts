@@ -7,8 +7,11 @@ import { z } from 'zod';
 import { UsageError } from '../support/errors.js';
 import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from '../model/plan.js';
 import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from '../pg/conn.js';
-import { normalisePrefix, TIERS, type Tier } from '../model/keys.js';
-import type { Target } from '../storage/index.js';
+import { TIERS, type Tier } from '../model/keys.js';
+import { DEFAULT_RETENTION, type RetentionDays } from '../model/lifecycle.js';
+import { parseTarget, type Target } from '../storage/target.js';
+
+export { parseTarget };
 import type { Parsed } from '../cli/args.js';
 import { recipientKind, recipientProblem } from '../crypto/age.js';
 
@@ -59,37 +62,6 @@ const httpUrl = z.string().refine((s) => {
     return false;
   }
 }, 'not an http(s) URL');
-
-const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-export function parseTarget(raw: string, env: Env, field: string): Target {
-  if (raw.startsWith('s3://') || raw.startsWith('S3://')) {
-    const rest = raw.slice(5);
-    const slash = rest.indexOf('/');
-    const bucket = slash < 0 ? rest : rest.slice(0, slash);
-    const prefix = slash < 0 ? '' : rest.slice(slash + 1);
-    if (bucket === '') throw new UsageError(`${field}: "${raw}" names no bucket (expected s3://bucket/prefix/)`);
-    if (!BUCKET_RE.test(bucket)) throw new UsageError(`${field}: "${bucket}" is not a valid S3 bucket name`);
-    const sse = env.PGBACKUP_S3_SSE;
-    if (sse !== undefined && sse !== '' && sse !== 'AES256' && sse !== 'aws:kms') throw new UsageError(`PGBACKUP_S3_SSE: must be AES256 or aws:kms, not "${sse}"`);
-    const fps = env.PGBACKUP_S3_FORCE_PATH_STYLE;
-    return {
-      kind: 's3',
-      bucket,
-      prefix: normalisePrefix(prefix),
-      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
-      endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
-      forcePathStyle: fps ? /^(1|true|yes)$/i.test(fps) : undefined,
-      sse: (sse || undefined),
-      kmsKeyId: env.PGBACKUP_S3_KMS_KEY_ID || undefined,
-      storageClass: env.PGBACKUP_S3_STORAGE_CLASS || undefined,
-      maxAttempts: env.AWS_MAX_ATTEMPTS && /^\d+$/.test(env.AWS_MAX_ATTEMPTS) && Number(env.AWS_MAX_ATTEMPTS) >= 1 ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
-    };
-  }
-  if (raw.trim() === '') throw new UsageError(`${field}: empty`);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) throw new UsageError(`${field}: unsupported target "${raw.split('://')[0]}://" (expected s3://bucket/prefix/ or a folder path)`);
-  return { kind: 'folder', path: raw };
-}
 
 /** Collects problems across fields so that one run names them all. */
 class Problems {
@@ -143,14 +115,6 @@ function source(p: Problems, flag: string, value: string | undefined, env: Env):
   return p.try(() => connFromEnv(env));
 }
 
-export interface RetentionDays {
-  daily: number;
-  weekly: number;
-  monthly: number;
-  yearly: number;
-}
-
-export const DEFAULT_RETENTION: RetentionDays = Object.freeze({ daily: 7, weekly: 35, monthly: 400, yearly: 3650 });
 
 export function retentionConfig(env: Env): RetentionDays {
   const probs = new Problems();

@@ -3,8 +3,17 @@
  * aborts incomplete multipart uploads after 1 day, one that expires noncurrent versions.
  * The Terraform module in infra/terraform declares the same rules (a test holds them equal).
  */
-import type { RetentionDays } from '../config/config.js';
 import { TIERS } from './keys.js';
+
+/** Days each tier is kept before its lifecycle rule expires it. */
+export interface RetentionDays {
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+}
+
+export const DEFAULT_RETENTION: RetentionDays = Object.freeze({ daily: 7, weekly: 35, monthly: 400, yearly: 3650 });
 
 export const RULE_PREFIX = 'pgbackup-';
 export const ABORT_DAYS = 1;

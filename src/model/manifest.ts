@@ -1,6 +1,12 @@
 /** The manifest written beside every dump, once the dump is complete (DESIGN.md). */
 import { z } from 'zod';
-import type { TableCount } from '../pipeline/dumpreader.js';
+
+/** A table's rows, counted from its COPY block in the dump. */
+export interface TableCount {
+  schema: string;
+  name: string;
+  rows: number;
+}
 import type { Tier } from './keys.js';
 import { databasePropertiesSchema, type DatabaseProperties } from './dbprops.js';
 

@@ -2,8 +2,7 @@
 import { pipeline } from 'node:stream/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
-import { backupConfig, type BackupConfig } from '../config/config.js';
-import type { Parsed } from '../cli/args.js';
+import type { BackupConfig } from '../config/config.js';
 import { type Context, toolVersion, humanBytes, humanDuration } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { serverInfo, listDatabases, databaseProperties, DbError } from '../pg/db.js';
@@ -340,8 +339,8 @@ export async function encryptionForIdentities(ids: Secret<string[]>, passphrase:
   return { recipients: kinds.size > 1 ? recipients.filter((r) => r.startsWith('age1pq1')) : recipients, scryptLogN: 18 };
 }
 
-export async function backupCommand(ctx: Context, parsed: Parsed): Promise<number> {
-  const cfg = backupConfig(parsed, ctx.env);
+/** `backup`: every database the configuration names, with timeouts and notifications. */
+export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise<number> {
   const encryption = await loadEncryption(cfg);
   if (!encryption) ctx.log.warn('--no-encryption: this backup is stored unencrypted');
   const storage = openStorage(cfg.target);

@@ -11,6 +11,7 @@ import type { Context } from '../support/context.js';
 import { CryptoError, StorageError, UsageError } from '../support/errors.js';
 import { chainOf, keyProblem, manifestKey, sniff, type Chain } from '../model/keys.js';
 import { FolderStorage, S3Storage, openStorage, type Storage, type Target } from '../storage/index.js';
+import { parseTarget } from '../storage/target.js';
 import { AgeDecryptStream, findHeaderEnd, openHeader, type DecryptSecrets } from '../crypto/age.js';
 import { createDecompressor } from '../pipeline/compress.js';
 import { Measure } from '../pipeline/measure.js';
@@ -39,7 +40,9 @@ export async function locate(ctx: Context, target: Target, ref: string): Promise
     const rest = ref.slice(5);
     const slash = rest.indexOf('/');
     if (slash <= 0) throw new UsageError(`KEY: "${ref}" names no object`);
-    const t = target.kind === 's3' ? { ...target, bucket: rest.slice(0, slash), prefix: '' } : { kind: 's3' as const, bucket: rest.slice(0, slash), prefix: '', endpoint: ctx.env.AWS_ENDPOINT_URL_S3 || ctx.env.AWS_ENDPOINT_URL, region: ctx.env.AWS_REGION, forcePathStyle: /^(1|true|yes)$/i.test(ctx.env.PGBACKUP_S3_FORCE_PATH_STYLE ?? '') };
+    // The bucket named in the URL, with the same S3 settings as any s3:// target.
+    const t = parseTarget(`s3://${rest.slice(0, slash)}/`, ctx.env, 'KEY');
+    if (t.kind !== 's3') throw new UsageError(`KEY: "${ref}" names no object`);
     const storage = new S3Storage(t);
     const key = rest.slice(slash + 1);
     const h = await storage.head(key, ctx.signal);

@@ -1,8 +1,7 @@
 /** `pgbackup restore`: a stored backup -> age -> gunzip -> psql, in one transaction, safely. */
 import { pipeline } from 'node:stream/promises';
 import { createInterface } from 'node:readline/promises';
-import type { Parsed } from '../cli/args.js';
-import { restoreConfig, type RestoreConfig } from '../config/config.js';
+import type { RestoreConfig } from '../config/config.js';
 import { type Context, humanBytes, humanDuration } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { cleanStatements, countRows, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from '../pg/db.js';
@@ -284,20 +283,20 @@ async function prepareTarget(ctx: Context, cfg: RestoreConfig, made: CreatedDb =
   }
 }
 
-export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<number> {
+/** `restore`: one backup into one target database (or `--list`). */
+export async function restore(ctx: Context, cfg: Readonly<RestoreConfig>): Promise<number> {
   // A database the restore creates is dropped again on any failure before its load commits
   // (psql error, damaged data, SIGINT/SIGTERM): the error propagates after the drop.
   const made: CreatedDb = {};
   try {
-    return await restoreOnce(ctx, parsed, made);
+    return await restoreOnce(ctx, cfg, made);
   } catch (e) {
     await dropCreated(ctx, made, e);
     throw e;
   }
 }
 
-async function restoreOnce(ctx: Context, parsed: Parsed, made: CreatedDb): Promise<number> {
-  const cfg = restoreConfig(parsed, ctx.env);
+async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: CreatedDb): Promise<number> {
   const secrets = await loadSecrets(cfg);
   const database = cfg.database ?? cfg.dest?.database ?? '';
   const ref = cfg.key ?? (await resolveLatest(ctx, cfg.target, database, cfg.at, cfg.anyKind));

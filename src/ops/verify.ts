@@ -7,8 +7,7 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import type { Parsed } from '../cli/args.js';
-import { verifyConfig, type VerifyConfig } from '../config/config.js';
+import type { VerifyConfig } from '../config/config.js';
 import { type Context, humanDuration } from '../support/context.js';
 import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBackupError, isPgBackupError, messageOf, InterruptedError } from '../support/errors.js';
 import { listBackups, selectBackup } from './catalog.js';
@@ -154,8 +153,8 @@ async function select(ctx: Context, cfg: VerifyConfig): Promise<Located[]> {
   return all.map((b) => ({ storage, key: b.key, display: displayKey(cfg.target, b.key), size: b.size }));
 }
 
-export async function verifyCommand(ctx: Context, parsed: Parsed): Promise<number> {
-  const cfg = verifyConfig(parsed, ctx.env);
+/** `verify`: each selected backup read back (and restored into a scratch database if asked). */
+export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise<number> {
   const secrets = await loadSecrets(cfg);
   const targets = await select(ctx, cfg);
   if (targets.length === 0) {

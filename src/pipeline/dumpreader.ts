@@ -18,12 +18,9 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { DumpError } from '../support/errors.js';
 import { decodeName } from './pgencoding.js';
+import type { TableCount } from '../model/manifest.js';
 
-export interface TableCount {
-  schema: string;
-  name: string;
-  rows: number;
-}
+export type { TableCount };
 
 /** One of pg_dump's table-of-contents entries, from its header comment. */
 export interface Entry {

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { lifecycleRules, mergeRules, ruleDifferences, ABORT_DAYS, NONCURRENT_DAYS } from '../../src/model/lifecycle.js';
-import { DEFAULT_RETENTION, retentionConfig } from '../../src/config/config.js';
+import { retentionConfig } from '../../src/config/config.js';
+import { DEFAULT_RETENTION } from '../../src/model/lifecycle.js';
 
 const TF = resolve(__dirname, '../../infra/terraform');
 const EXAMPLES = resolve(__dirname, '../../infra/examples');

@@ -1,0 +1,41 @@
+/** Targets: where backups live, parsed from a string and the environment (no I/O). */
+import { UsageError } from '../support/errors.js';
+import { normalisePrefix } from '../model/keys.js';
+import type { Target } from './index.js';
+
+export type { Target };
+
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * The only parser of a target (flag or PGBACKUP_TARGET, or the bucket of an s3:// key):
+ * `s3://bucket/prefix/` with the S3 settings of the environment, or a folder path.
+ */
+export function parseTarget(raw: string, env: NodeJS.ProcessEnv, field: string): Target {
+  if (raw.startsWith('s3://') || raw.startsWith('S3://')) {
+    const rest = raw.slice(5);
+    const slash = rest.indexOf('/');
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    const prefix = slash < 0 ? '' : rest.slice(slash + 1);
+    if (bucket === '') throw new UsageError(`${field}: "${raw}" names no bucket (expected s3://bucket/prefix/)`);
+    if (!BUCKET_RE.test(bucket)) throw new UsageError(`${field}: "${bucket}" is not a valid S3 bucket name`);
+    const sse = env.PGBACKUP_S3_SSE;
+    if (sse !== undefined && sse !== '' && sse !== 'AES256' && sse !== 'aws:kms') throw new UsageError(`PGBACKUP_S3_SSE: must be AES256 or aws:kms, not "${sse}"`);
+    const fps = env.PGBACKUP_S3_FORCE_PATH_STYLE;
+    return {
+      kind: 's3',
+      bucket,
+      prefix: normalisePrefix(prefix),
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+      endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+      forcePathStyle: fps ? /^(1|true|yes)$/i.test(fps) : undefined,
+      sse: (sse || undefined),
+      kmsKeyId: env.PGBACKUP_S3_KMS_KEY_ID || undefined,
+      storageClass: env.PGBACKUP_S3_STORAGE_CLASS || undefined,
+      maxAttempts: env.AWS_MAX_ATTEMPTS && /^\d+$/.test(env.AWS_MAX_ATTEMPTS) && Number(env.AWS_MAX_ATTEMPTS) >= 1 ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
+    };
+  }
+  if (raw.trim() === '') throw new UsageError(`${field}: empty`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) throw new UsageError(`${field}: unsupported target "${raw.split('://')[0]}://" (expected s3://bucket/prefix/ or a folder path)`);
+  return { kind: 'folder', path: raw };
+}
