@@ -199,7 +199,7 @@ export const EXIT_CODES: [string, string][] = [
 type Spec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
 function specOf(cmd: string): Spec {
-  return COMMANDS[cmd]!.spec as Spec;
+  return COMMANDS[cmd]!.spec;
 }
 
 /** Option name, in help order: the command's own, then the common ones. */
@@ -250,7 +250,7 @@ export function commandHelp(cmd: string): string {
     ...optionLines(specOf(cmd), doc.options),
     '',
     'Common options:',
-    ...optionLines(COMMON as Spec, COMMON_DOCS),
+    ...optionLines(COMMON, COMMON_DOCS),
     '',
     'Exit codes: 0 done, 1 bug, 2 usage/configuration, 3 dump failed, 4 storage failed, 5 crypto,',
     '6 restore failed, 7 verification mismatch, 130/143 interrupted.',
@@ -268,7 +268,7 @@ export function mainHelp(): string {
     ...rows.map(([c, s]) => `  ${c.padEnd(11)}${s}`),
     '',
     'Common options:',
-    ...optionLines(COMMON as Spec, COMMON_DOCS),
+    ...optionLines(COMMON, COMMON_DOCS),
     '',
     'Run "pgbackup help <command>" (or "pgbackup <command> --help") for a command\'s options.',
     'Exit codes: 0 done, 1 bug, 2 usage/configuration, 3 dump failed, 4 storage failed, 5 crypto,',
@@ -278,7 +278,7 @@ export function mainHelp(): string {
 
 function allOptions(cmd: string): [string, Spec[string], OptDoc | undefined][] {
   const own = Object.entries(specOf(cmd)).map(([n, o]) => [n, o, DOCS[cmd]!.options[n]] as [string, Spec[string], OptDoc | undefined]);
-  const common = Object.entries(COMMON as Spec).map(([n, o]) => [n, o, COMMON_DOCS[n]] as [string, Spec[string], OptDoc | undefined]);
+  const common = Object.entries(COMMON).map(([n, o]) => [n, o, COMMON_DOCS[n]] as [string, Spec[string], OptDoc | undefined]);
   return [...own, ...common];
 }
 
@@ -411,7 +411,7 @@ export function manPage(version: string): string {
     lines.push(`.SS ${roff(cmd)}`, '.B', roff(d.synopsis), '.PP', roff(d.about), ...manOptions(specOf(cmd), d.options));
   }
   for (const [cmd, d] of Object.entries(EXTRA_COMMANDS)) lines.push(`.SS ${roff(cmd)}`, '.B', roff(d.synopsis), '.PP', roff(d.summary));
-  lines.push('.SH COMMON OPTIONS', ...manOptions(COMMON as Spec, COMMON_DOCS));
+  lines.push('.SH COMMON OPTIONS', ...manOptions(COMMON, COMMON_DOCS));
   lines.push('.SH ENVIRONMENT', roff('A flag wins over its variable.'));
   for (const [k, v] of ENVIRONMENT) lines.push('.TP', `.B ${roff(k)}`, roff(v));
   lines.push('.SH EXIT STATUS');
@@ -433,7 +433,7 @@ export function helpOrCompletion(argv: string[], out: (s: string) => void, err: 
       return 0;
     }
     if (rest.length === 0 && EXTRA_COMMANDS[arg]) {
-      out(`Usage: ${EXTRA_COMMANDS[arg]!.synopsis}\n\n${EXTRA_COMMANDS[arg]!.summary}\n`);
+      out(`Usage: ${EXTRA_COMMANDS[arg].synopsis}\n\n${EXTRA_COMMANDS[arg].summary}\n`);
       return 0;
     }
     err(`pgbackup: help: unknown command "${[arg, ...rest].join(' ')}" (expected one of: ${Object.keys(COMMANDS).join(', ')})\n`);

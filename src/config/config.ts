@@ -157,6 +157,8 @@ export function partLimits(env: Env): { maxParts: number; maxPart: number } {
 export interface BackupConfig {
   source: ConnInfo;
   target: Target;
+  /** Neither --to nor PGBACKUP_TARGET: the default folder (the summary names its absolute path). */
+  targetIsDefault: boolean;
   recipients: string[];
   recipientsFile: string | undefined;
   passphraseFile: string | undefined;
@@ -226,6 +228,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   return Object.freeze({
     source: src!,
     target: target!,
+    targetIsDefault: str(v.to) === undefined && env.PGBACKUP_TARGET === undefined,
     recipients,
     recipientsFile,
     passphraseFile,

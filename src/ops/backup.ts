@@ -345,7 +345,7 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   if (!encryption) ctx.log.warn('--no-encryption: this backup is stored unencrypted');
   const storage = openStorage(cfg.target);
   const keyPrefix = cfg.target.kind === 's3' ? cfg.target.prefix : '';
-  const defaultFolder = parsed.values.to === undefined && ctx.env.PGBACKUP_TARGET === undefined && cfg.target.kind === 'folder' ? resolvePath(cfg.target.path) : undefined;
+  const defaultFolder = cfg.targetIsDefault && cfg.target.kind === 'folder' ? resolvePath(cfg.target.path) : undefined;
 
   const timeoutAc = new AbortController();
   let timer: NodeJS.Timeout | undefined;

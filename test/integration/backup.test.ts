@@ -23,10 +23,10 @@ function keyLine(stdout: string): string {
   return lines[lines.length - 1]!;
 }
 
-async function decrypt(bytes: Buffer, identityFile: string): Promise<Buffer> {
+function decrypt(bytes: Buffer, identityFile: string): Promise<Buffer> {
   // The reference CLI, always: the point is that standard tools read our backups.
   needCommand('age');
-  return execFileSync('age', ['-d', '-i', identityFile], { input: bytes, maxBuffer: 1 << 30 });
+  return Promise.resolve(execFileSync('age', ['-d', '-i', identityFile], { input: bytes, maxBuffer: 1 << 30 }));
 }
 
 async function restorePlain(sqlText: Buffer, db: string): Promise<void> {

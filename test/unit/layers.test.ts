@@ -25,7 +25,8 @@ const RANK: Record<string, number> = {
 
 function layerOf(file: string): string {
   const rel = relative(SRC, file);
-  return rel.includes('/') ? rel.split('/')[0]! : rel.replace(/\.ts$/, '');
+  if (rel.includes('/')) return rel.split('/')[0]!;
+  return rel === 'clidocs.ts' ? 'cli' : rel.replace(/\.ts$/, '');
 }
 
 function sources(dir: string): string[] {
