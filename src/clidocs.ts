@@ -476,7 +476,7 @@ export function markdownOptions(): string {
     out.push('');
   }
   out.push('### common options (every command)', '');
-  table(COMMON as Spec, COMMON_DOCS);
+  table(COMMON, COMMON_DOCS);
   return out.join('\n');
 }
 
