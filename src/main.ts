@@ -112,8 +112,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
 main(process.argv.slice(2), process.env).then(
   (code) => {
     process.exitCode = code;
-    // Let stdout/stderr drain, then leave even if a stray handle remains.
-    setTimeout(() => process.exit(code), 50).unref();
+    // Leave once stdout and stderr have handed everything to the OS (a piped `list --json` of
+    // 1100 backups was cut short by an early exit on Node 24), even if a stray handle remains.
+    let open = 2;
+    const drained = () => {
+      if (--open === 0) setTimeout(() => process.exit(code), 50).unref();
+    };
+    process.stdout.write('', drained);
+    process.stderr.write('', drained);
   },
   (e) => {
     process.stderr.write(`pgbackup: unexpected failure (this is a bug): ${messageOf(e)}\n`);
