@@ -3,7 +3,7 @@ import { parseCli, type Parsed } from './cli/args.js';
 import { commandHelp, helpOrCompletion, mainHelp } from './clidocs.js';
 import { commonConfig } from './config/config.js';
 import { type Context, toolVersion } from './support/context.js';
-import { InterruptedError, PgBackupError, UsageError, InternalError, messageOf } from './support/errors.js';
+import { InterruptedError, UsageError, InternalError, classify, messageOf } from './support/errors.js';
 import { createLogger, defaultLogFormat, type Logger } from './support/log.js';
 import { scrub } from './support/secret.js';
 import { commandLinePasswords } from './pg/conninfo.js';
@@ -52,7 +52,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const argvPasswords = commandLinePasswords(argv);
   if (argvPasswords.flags.length) process.title = ['pgbackup', ...argvPasswords.masked].join(' ');
   const report = (e: unknown): number => {
-    const err = e instanceof PgBackupError ? e : new InternalError('BUG', `unexpected failure (this is a bug in pgbackup; please report it): ${messageOf(e)}`, { cause: e });
+    const err = classify(e);
     const msg = scrub(err.message, secrets);
     if (log && !(err instanceof UsageError)) {
       log.error({ code: err.code, exitCode: err.exitCode }, msg);

@@ -7,8 +7,8 @@ import type { Parsed } from '../cli/args.js';
 import { fetchConfig } from '../config/config.js';
 import type { Context } from '../support/context.js';
 import { locate, openBackup } from '../ops/open.js';
-import { classifyReadError, decryptSecrets, loadSecrets } from '../ops/restore.js';
-import { StorageError, UsageError, firstError } from '../support/errors.js';
+import { decryptSecrets, loadSecrets } from '../ops/restore.js';
+import { StorageError, UsageError, classifyData, firstError } from '../support/errors.js';
 
 export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<number> {
   const cfg = fetchConfig(parsed, ctx.env);
@@ -36,7 +36,7 @@ export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<number
   } catch (e) {
     if (!toStdout) await unlink(tmp).catch(() => undefined);
     if (ctx.signal.aborted) throw ctx.signal.reason;
-    const c = classifyReadError(e);
+    const c = classifyData(e);
     if ((c as NodeJS.ErrnoException)?.syscall) throw new StorageError('WRITE', `cannot write ${cfg.output}: ${(c as Error).message}`);
     throw firstError([c]);
   }

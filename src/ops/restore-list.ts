@@ -6,10 +6,9 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../support/context.js';
-import { DumpError, VerifyError, firstError } from '../support/errors.js';
+import { DumpError, VerifyError, classifyData, firstError } from '../support/errors.js';
 import { DumpReader, type Entry } from '../pipeline/dumpreader.js';
 import type { openBackup } from './open.js';
-import { classifyReadError } from './restore.js';
 
 export interface ListedEntry {
   type: string;
@@ -40,7 +39,7 @@ export async function listEntries(ctx: Context, opened: Awaited<ReturnType<typeo
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (e instanceof DumpError) throw new VerifyError('INCOMPLETE', `${display}: ${e.message}`, { cause: e });
-    throw firstError([classifyReadError(e)]);
+    throw firstError([classifyData(e)]);
   }
   // COPY blocks come in the order of their entries.
   let k = 0;

@@ -10,13 +10,13 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { DbError, databaseProperties, quoteIdent, serverInfo, withClient } from '../pg/db.js';
-import { DumpError, RestoreError, UsageError, VerifyError, firstError, messageOf } from '../support/errors.js';
+import { DumpError, RestoreError, UsageError, VerifyError, classifyData, firstError, messageOf } from '../support/errors.js';
 import { DumpReader, type TableCount } from '../pipeline/dumpreader.js';
 import { ParallelLoad } from '../pipeline/parallel.js';
 import { PsqlSession } from '../pipeline/psqlsession.js';
 import { rowCountDifferences } from '../model/manifest.js';
 import type { openBackup } from './open.js';
-import { choosePsql, classifyReadError, compatRewrite, type LoadResult } from './restore.js';
+import { choosePsql, compatRewrite, type LoadResult } from './restore.js';
 import { createClauses } from '../model/dbprops.js';
 import { createDatabaseWith } from '../pg/db.js';
 
@@ -81,7 +81,7 @@ export async function loadParallel(ctx: Context, dest: ConnInfo, o: ParallelOpti
     if (e instanceof DumpError && e.code === 'INCOMPLETE_DUMP') {
       throw new VerifyError('INCOMPLETE', `${o.display} does not end with pg_dump's completion marker: it is cut short (or not a pg_dump file)`, { cause: e });
     }
-    throw firstError([classifyReadError(e)]);
+    throw firstError([classifyData(e)]);
   }
   if (reader.skippedClean) ctx.log.info({ statements: reader.skippedClean }, "skipped the dump's own --clean drop statements");
   return {

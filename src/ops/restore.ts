@@ -5,11 +5,10 @@ import type { RestoreConfig } from '../config/config.js';
 import { type Context, humanBytes, humanDuration } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { cleanStatements, countRows, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from '../pg/db.js';
-import { CryptoError, DumpError, RestoreError, StorageError, UsageError, VerifyError, firstError, isPgBackupError, messageOf } from '../support/errors.js';
+import { DumpError, RestoreError, StorageError, UsageError, VerifyError, classifyData, firstError, isPgBackupError } from '../support/errors.js';
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from '../pg/binaries.js';
 import { PsqlSink } from '../pipeline/psql.js';
 import { DumpReader, type Rewrite, type TableCount } from '../pipeline/dumpreader.js';
-import { isZlibError } from '../pipeline/compress.js';
 import { locate, openBackup, readManifest, type Located } from './open.js';
 import { openStorage, type Storage, type Target } from '../storage/index.js';
 import { readIdentities, readPassphrase } from '../crypto/secretfiles.js';
@@ -63,15 +62,6 @@ export async function resolveLatest(ctx: Context, target: Target, database: stri
   }
   if (manifestKind(pick.manifest) !== 'full') ctx.log.warn({ key: pick.entry.key, kind: manifestKind(pick.manifest) }, `--any-kind: chose a ${manifestKind(pick.manifest)} backup`);
   return pick.entry.key;
-}
-
-/** Errors of gunzip and of the stream plumbing mean damaged data (exit 5). */
-export function classifyReadError(e: unknown): unknown {
-  if (isPgBackupError(e)) return e;
-  if (isZlibError(e) || /invalid/i.test(messageOf(e))) {
-    return new CryptoError('CORRUPT', `the backup's data is truncated or damaged (${messageOf(e)})`, { cause: e });
-  }
-  return e;
 }
 
 const CREATE_ROLE = /^CREATE ROLE ("(?:[^"]|"")*"|[^\s;]+);$/;
@@ -208,7 +198,7 @@ export async function loadInto(
     if (e instanceof DumpError && e.code === 'INCOMPLETE_DUMP') {
       throw new VerifyError('INCOMPLETE', `${located.display} does not end with pg_dump's completion marker: it is cut short (or not a pg_dump file); nothing was restored`, { cause: e });
     }
-    throw firstError([classifyReadError(e)]);
+    throw firstError([classifyData(e)]);
   }
   if (scan.skippedClean) ctx.log.info({ statements: scan.skippedClean }, "skipped the dump's own --clean drop statements (the restore's clean runs inside its transaction)");
   return { tables: scan.tables, sqlBytes: scan.bytes, storedBytes: opened.measure.bytes, sha256: opened.measure.digest(), complete: scan.complete, durationMs: Date.now() - t0 };
@@ -390,7 +380,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
       }).catch(async (e) => {
         const locked = await lockTimeoutError(cfg.dest, e, cfg.lockTimeoutMs);
         if (locked) throw locked;
-        throw isPgBackupError(e) && e.exitCode !== 2 ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;
+        throw isPgBackupError(e) && !(e instanceof UsageError) ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;
       });
       safetyKey = r.key;
       ctx.log.info({ safetyBackup: safetyKey }, 'safety backup stored');

@@ -9,13 +9,12 @@ import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { VerifyConfig } from '../config/config.js';
 import { type Context, humanDuration } from '../support/context.js';
-import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, PgBackupError, isPgBackupError, messageOf, InterruptedError } from '../support/errors.js';
+import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, InterruptedError, classify, classifyData, isPgBackupError, classOf, exitCodeOfClass, messageOf, worseClass, type ErrorClass } from '../support/errors.js';
 import { listBackups, selectBackup } from './catalog.js';
 import { dbPrefix } from '../model/keys.js';
 import { openStorage } from '../storage/index.js';
 import { displayKey, locate, openBackup, readManifest, type Located } from './open.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
-import { isZlibError } from '../pipeline/compress.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
 import { dropDatabase } from '../pg/db.js';
 import { createScratchLike } from './restore-props.js';
@@ -31,29 +30,27 @@ export interface Check {
 export interface Report {
   key: string;
   database?: string;
+  /** The exit code of the worst finding (0: none), shown in --json. */
   exitCode: number;
   checks: Check[];
   restoreMs?: number;
-}
-
-/** Which finding is worse: unreadable (5) > storage (4) > mismatch (7) > ok (0). */
-const SEVERITY: Record<number, number> = { 0: 0, 7: 1, 4: 2, 5: 3, 6: 2, 2: 4, 1: 5 };
-export function worse(a: number, b: number): number {
-  return (SEVERITY[b] ?? 5) > (SEVERITY[a] ?? 5) ? b : a;
+  /** The class of the worst finding (not printed). */
+  worst?: ErrorClass | null;
 }
 
 export async function verifyOne(ctx: Context, located: Located, secrets: LoadedSecrets, restoreInto?: ConnInfo): Promise<Report> {
   const checks: Check[] = [];
-  let code = 0;
-  const fail = (check: string, detail: string, exit: number) => {
+  // The worst finding so far, ranked by error class (support/errors.ts).
+  let worst: ErrorClass | null = null;
+  const fail = (check: string, detail: string, cls: ErrorClass) => {
     checks.push({ check, ok: false, detail });
-    code = worse(code, exit);
+    worst = worseClass(worst, cls);
   };
   const pass = (check: string, detail: string) => checks.push({ check, ok: true, detail });
 
   const { manifest, problem } = await readManifest(ctx, located.storage, located.key);
   if (manifest) pass('manifest', `present (${manifest.tables.length} tables, tier ${manifest.tier})`);
-  else fail('manifest', problem ?? 'missing', 7);
+  else fail('manifest', problem ?? 'missing', VerifyError);
 
   const scan = new DumpReader();
   let readOk = false;
@@ -66,11 +63,12 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (e instanceof UsageError || e instanceof InterruptedError) throw e;
-    if (e instanceof CryptoError) fail('age', e.message, 5);
-    else if (isZlibError(e)) fail('gzip', `gzip stream is damaged: ${messageOf(e)}`, 7);
-    else if (e instanceof StorageError) fail('read', e.message, 4);
-    else if (isPgBackupError(e)) fail('read', e.message, e.exitCode);
-    else fail('read', messageOf(e), 1);
+    // The same classification as restore and fetch: a damaged gzip stream is damaged data.
+    const c = classify(e);
+    const gzip = classifyData(e) !== e;
+    if (gzip) fail('gzip', `gzip stream is damaged: ${messageOf(e)}`, classOf(c));
+    else if (c instanceof CryptoError) fail('age', c.message, CryptoError);
+    else fail('read', c.message, classOf(c));
   }
   if (readOk && opened) {
     if (opened.chain.age) pass('age', 'header MAC and every payload chunk authenticated');
@@ -78,23 +76,24 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
     if (manifest) {
       const sha = opened.measure.digest();
       if (sha === manifest.sha256) pass('sha256', sha);
-      else fail('sha256', `stored bytes hash to ${sha}, the manifest says ${manifest.sha256}`, 7);
+      else fail('sha256', `stored bytes hash to ${sha}, the manifest says ${manifest.sha256}`, VerifyError);
       if (opened.measure.bytes === manifest.sizes.stored) pass('size', `${opened.measure.bytes} bytes stored`);
-      else fail('size', `${opened.measure.bytes} bytes stored, the manifest says ${manifest.sizes.stored}`, 7);
-      if (scan.bytes !== manifest.sizes.sql) fail('sql size', `${scan.bytes} bytes of SQL, the manifest says ${manifest.sizes.sql}`, 7);
+      else fail('size', `${opened.measure.bytes} bytes stored, the manifest says ${manifest.sizes.stored}`, VerifyError);
+      if (scan.bytes !== manifest.sizes.sql) fail('sql size', `${scan.bytes} bytes of SQL, the manifest says ${manifest.sizes.sql}`, VerifyError);
     }
     if (scan.complete) pass('completion marker', "the dump ends with pg_dump's completion marker");
-    else fail('completion marker', "the dump does not end with pg_dump's completion marker: it was cut short", 7);
+    else fail('completion marker', "the dump does not end with pg_dump's completion marker: it was cut short", VerifyError);
     if (manifest) {
       const { differ, extra } = rowCountDifferences(manifest, scan.tables);
       const diffs = [...differ, ...extra];
-      if (diffs.length) fail('row counts', diffs.join('; '), 7);
+      if (diffs.length) fail('row counts', diffs.join('; '), VerifyError);
       else pass('row counts', `${scan.tables.length} tables, ${scan.tables.reduce((s, t) => s + t.rows, 0)} rows as the manifest says`);
     }
   }
-  const report: Report = { key: located.display, database: manifest?.database, exitCode: code, checks };
+  const report: Report = { key: located.display, database: manifest?.database, exitCode: 0, checks };
   if (restoreInto && readOk) await restoreCheck(ctx, located, secrets, restoreInto, manifest, scan, report, (c, d, x) => (x ? fail(c, d, x) : pass(c, d)));
-  report.exitCode = code;
+  report.worst = worst;
+  report.exitCode = exitCodeOfClass(worst);
   return report;
 }
 
@@ -107,7 +106,7 @@ async function restoreCheck(
   manifest: Manifest | null,
   scan: DumpReader,
   report: Report,
-  note: (check: string, detail: string, exit?: number) => void,
+  note: (check: string, detail: string, cls?: ErrorClass) => void,
 ): Promise<void> {
   const scratch = `pgbackup_verify_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = server.database ? server : withDatabase(server, 'postgres');
@@ -115,7 +114,7 @@ async function restoreCheck(
     // Like the source (encoding, locale): a SQL_ASCII or LATIN1 dump does not load into UTF8 as it is.
     await createScratchLike(ctx, admin, scratch, manifest?.databaseProperties);
   } catch (e) {
-    note('restore', `cannot create the scratch database: ${messageOf(e)}`, 6);
+    note('restore', `cannot create the scratch database: ${messageOf(e)}`, RestoreError);
     return;
   }
   try {
@@ -124,11 +123,11 @@ async function restoreCheck(
     report.restoreMs = res.durationMs;
     const expected = manifest ? manifest.tables : scan.tables;
     const diffs = await compareCounts(ctx, dest, expected);
-    if (diffs.length) note('restore', `restored in ${humanDuration(res.durationMs)}, but: ${diffs.join('; ')}`, 7);
+    if (diffs.length) note('restore', `restored in ${humanDuration(res.durationMs)}, but: ${diffs.join('; ')}`, VerifyError);
     else note('restore', `restored into a scratch database in ${humanDuration(res.durationMs)}; row counts match`);
   } catch (e) {
     if (e instanceof InterruptedError) throw e;
-    note('restore', `restore failed: ${messageOf(e)}`, isPgBackupError(e) ? e.exitCode : 6);
+    note('restore', `restore failed: ${messageOf(e)}`, isPgBackupError(e) ? classOf(e) : RestoreError);
   } finally {
     // A fresh signal: the scratch database goes even when we were interrupted.
     await dropDatabase(admin, scratch, AbortSignal.timeout(30_000)).catch((e) =>
@@ -165,37 +164,38 @@ export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise
     );
   }
   const reports: Report[] = [];
-  let code = 0;
+  let worst: ErrorClass | null = null;
   for (const t of targets) {
     let r: Report;
     try {
       r = await verifyOne(ctx, t, secrets, cfg.restoreInto);
     } catch (e) {
       if (e instanceof UsageError || e instanceof InterruptedError || ctx.signal.aborted) throw e;
-      const exit = e instanceof PgBackupError ? e.exitCode : 1;
-      r = { key: t.display, exitCode: exit, checks: [{ check: 'read', ok: false, detail: messageOf(e) }] };
+      const cls = classOf(classify(e));
+      r = { key: t.display, exitCode: exitCodeOfClass(cls), worst: cls, checks: [{ check: 'read', ok: false, detail: messageOf(e) }] };
     }
     reports.push(r);
-    code = worse(code, r.exitCode);
+    worst = worseClass(worst, r.worst ?? null);
     if (!cfg.json) {
       ctx.out(`${r.exitCode === 0 ? 'OK  ' : 'FAIL'} ${r.key}\n`);
       for (const c of r.checks) ctx.out(`     ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}\n`);
     }
   }
-  if (cfg.json) ctx.out(JSON.stringify({ ok: code === 0, exitCode: code, backups: reports }, null, 2) + '\n');
+  if (cfg.json) ctx.out(JSON.stringify({ ok: worst === null, exitCode: exitCodeOfClass(worst), backups: reports.map(({ worst: _w, ...r }) => r) }, null, 2) + '\n');
   else if (reports.length > 1) {
     const bad = reports.filter((r) => r.exitCode !== 0);
     ctx.out(`\n${reports.length} backup(s) verified: ${reports.length - bad.length} good, ${bad.length} bad\n`);
     for (const r of bad) ctx.out(`  exit ${r.exitCode}  ${r.key}: ${r.checks.filter((c) => !c.ok).map((c) => c.check).join(', ')}\n`);
   }
-  if (code !== 0) {
+  if (worst !== null) {
     const bad = reports.filter((r) => r.exitCode !== 0);
     const what = bad.map((r) => `${r.key}: ${r.checks.filter((c) => !c.ok).map((c) => `${c.check} (${c.detail})`).join('; ')}`).join('\n  ');
     const msg = `verification failed for ${bad.length} of ${reports.length} backup(s):\n  ${what}`;
-    if (code === 5) throw new CryptoError('VERIFY_CRYPTO', msg);
-    if (code === 7) throw new VerifyError('VERIFY', msg);
-    if (code === 4) throw new StorageError('VERIFY_READ', msg);
-    if (code === 6) throw new RestoreError('VERIFY_RESTORE', msg);
+    // The run fails as its worst finding: an error of that class (a mismatch for anything else).
+    const w: ErrorClass = worst;
+    if (w === CryptoError) throw new CryptoError('VERIFY_CRYPTO', msg);
+    if (w === StorageError) throw new StorageError('VERIFY_READ', msg);
+    if (w === RestoreError) throw new RestoreError('VERIFY_RESTORE', msg);
     throw new VerifyError('VERIFY', msg);
   }
   ctx.log.info({ verified: reports.length }, 'all backups verified');

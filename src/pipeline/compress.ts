@@ -82,12 +82,6 @@ export class ParallelGzip extends Transform {
   }
 }
 
-/** True for the errors gunzip raises on damaged or cut-short input. */
-export function isZlibError(e: unknown): boolean {
-  const code = (e as { code?: string } | null)?.code ?? '';
-  const message = e instanceof Error ? e.message : String(e);
-  return code.startsWith('Z_') || /unexpected end of file|incorrect header check/i.test(message);
-}
 
 /** gunzip for one or many members; checks every member's CRC-32 and length. */
 export function createDecompressor(): Transform {

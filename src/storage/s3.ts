@@ -1,6 +1,6 @@
 import type { S3Client, S3ClientConfig, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { StorageError, UsageError, messageOf } from '../support/errors.js';
+import { StorageError, UsageError, isPgBackupError, messageOf } from '../support/errors.js';
 import { keyProblem, prefixProblem } from '../model/keys.js';
 import { DEFAULT_PART, DEFAULT_QUEUE } from '../model/plan.js';
 import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
@@ -136,7 +136,7 @@ export class S3Storage implements Storage {
       }
       if (opts.signal.aborted) throw opts.signal.reason ?? e;
       // An error of the body stream (pg_dump, gzip, age) is the real cause: keep it as it is.
-      if (e && typeof e === 'object' && 'exitCode' in e) throw e;
+      if (isPgBackupError(e)) throw e;
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 412 || (e as { name?: string }).name === 'PreconditionFailed') {
         throw new StorageError('KEY_TAKEN', `another backup stored s3://${this.opts.bucket}/${Key} at the same moment; this run's copy was not stored (run it again)`, { cause: e });

@@ -73,11 +73,61 @@ export function messageOf(e: unknown): string {
 }
 
 /**
- * Pick the error to report when a pipeline fails: the first typed error wins over generic
- * stream errors (ERR_STREAM_PREMATURE_CLOSE and the like are consequences, not causes).
+ * Pick the error to report when a pipeline fails: an interruption first (the other errors are
+ * its consequences), else the first typed error, which wins over generic stream errors
+ * (ERR_STREAM_PREMATURE_CLOSE and the like are consequences, not causes), else the first one.
  */
 export function firstError(errors: unknown[]): unknown {
   const typed = errors.find((e) => e instanceof PgBackupError && !(e instanceof InterruptedError));
   const interrupted = errors.find((e) => e instanceof InterruptedError);
   return interrupted ?? typed ?? errors[0];
+}
+
+/** A zlib error (Node sets `code` to zlib's Z_* name: Z_BUF_ERROR for input cut short, Z_DATA_ERROR). */
+export function isZlibError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
+/**
+ * The one classification of a failure while reading a backup's data, for every command that
+ * reads one (restore, fetch, verify): typed errors stay as they are; a gzip stream that is cut
+ * short or damaged means damaged data, exit 5 like a damaged age payload (DESIGN.md: "data
+ * truncated or tampered"); anything else is left for `classify` (a bug unless typed).
+ */
+export function classifyData(e: unknown): unknown {
+  if (e instanceof PgBackupError) return e;
+  if (isZlibError(e)) return new CryptoError('CORRUPT', `the backup's data is truncated or damaged (gzip: ${messageOf(e)})`, { cause: e });
+  return e;
+}
+
+/** Any failure as a classified error: typed ones as they are, damaged data as such, the rest a bug. */
+export function classify(e: unknown): PgBackupError {
+  const c = classifyData(e);
+  if (c instanceof PgBackupError) return c;
+  return new InternalError('BUG', `unexpected failure (this is a bug in pgbackup; please report it): ${messageOf(e)}`, { cause: e });
+}
+
+/** The classes a finding can have, from least to most severe: a run reports the worst. */
+export type ErrorClass = typeof VerifyError | typeof StorageError | typeof RestoreError | typeof CryptoError | typeof DumpError | typeof InternalError;
+const SEVERITY: ReadonlyArray<ReadonlyArray<ErrorClass>> = [[VerifyError], [StorageError, RestoreError], [CryptoError], [DumpError, InternalError]];
+
+function severity(c: ErrorClass | null): number {
+  return c === null ? -1 : SEVERITY.findIndex((tier) => tier.includes(c));
+}
+
+/** The worse of two findings (null: none); the first on a tie. */
+export function worseClass(a: ErrorClass | null, b: ErrorClass | null): ErrorClass | null {
+  return severity(b) > severity(a) ? b : a;
+}
+
+/** The class of an error, for ranking: one of ErrorClass (usage errors and interruptions are never findings). */
+export function classOf(e: PgBackupError): ErrorClass {
+  for (const tier of SEVERITY) for (const c of tier) if (e instanceof c) return c;
+  return InternalError;
+}
+
+/** The exit code a class stands for (a report's field; only main.ts exits). */
+export function exitCodeOfClass(c: ErrorClass | null): number {
+  return c === null ? 0 : new c('PROBE', '').exitCode;
 }

@@ -119,14 +119,43 @@ describe('verify', () => {
     expect(r.stdout).toMatch(/✓ gzip/);
   });
 
-  it('a gzip stream cut short inside a good age file: exit 7 by the gzip check', async () => {
+  it('a gzip stream cut short inside a good age file: exit 5 by the gzip check (damaged data, as restore and fetch say)', async () => {
     const c = copy('shortgzip');
     const f = await run(['fetch', c.key, '--from', c.dir, '--identity', id.file]);
     const gz = gzipSync(Buffer.from(f.stdout));
     writeFileSync(c.file, await ageEncrypt(gz.subarray(0, gz.length - 100), id.recipient));
     const r = await run(['verify', c.key, '--from', c.dir, '--identity', id.file]);
-    expect(r.code).toBe(7);
+    expect(r.code).toBe(5);
     expect(r.stdout).toMatch(/✗ gzip/);
+  });
+
+  it('the same damaged object gets the same exit code from restore, fetch and verify', async () => {
+    const f = await run(['fetch', key, '--from', folder, '--identity', id.file]);
+    expect(f.code, f.stderr).toBe(0);
+    const gz = gzipSync(Buffer.from(f.stdout));
+    const good = readFileSync(join(folder, key));
+    const flipped = Buffer.from(good);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
+    const dir = tmp();
+    const cases: Array<{ name: string; file: string; bytes: Buffer; exit: number }> = [
+      { name: 'gzip cut inside a good age file', file: 'vf_same_20250101T000000Z.sql.gz.age', bytes: await ageEncrypt(gz.subarray(0, gz.length - 100), id.recipient), exit: 5 },
+      { name: 'a .sql.gz cut short', file: 'vf_same_20250101T000001Z.sql.gz', bytes: gz.subarray(0, Math.floor(gz.length / 2)), exit: 5 },
+      { name: 'a flipped byte in an age chunk', file: 'vf_same_20250101T000002Z.sql.gz.age', bytes: flipped, exit: 5 },
+    ];
+    let n = 0;
+    for (const c of cases) {
+      const path = join(dir, c.file);
+      writeFileSync(path, c.bytes);
+      const db = `vf_same_${n++}`;
+      await createDb(db);
+      const codes = {
+        restore: (await run(['restore', path, '--to', url(db), '--yes', '--identity', id.file])).code,
+        fetch: (await run(['fetch', path, '-o', join(dir, `${c.file}.out`), '--identity', id.file])).code,
+        verify: (await run(['verify', path, '--identity', id.file])).code,
+      };
+      expect({ case: c.name, ...codes }).toEqual({ case: c.name, restore: c.exit, fetch: c.exit, verify: c.exit });
+      expect(await sql(db, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)).toEqual([{ n: 0 }]);
+    }
   });
 
   it('--all walks every backup, reports each, and exits with the worst finding', async () => {
