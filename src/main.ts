@@ -7,7 +7,8 @@ import { InterruptedError, UsageError, InternalError, classify, messageOf } from
 import { createLogger, defaultLogFormat, type Logger } from './support/log.js';
 import { scrub } from './support/secret.js';
 import { commandLinePasswords } from './pg/conninfo.js';
-type Command = (ctx: Context, p: Parsed) => Promise<number>;
+/** A command returns nothing: it succeeds, or it throws. */
+type Command = (ctx: Context, p: Parsed) => Promise<void>;
 // Commands load on demand: `keygen` or a folder backup need not load the AWS SDK.
 const RUN: Record<string, () => Promise<Command>> = {
   backup: async () => (await import('./commands/backup.js')).backupCommand,
@@ -100,9 +101,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       out: (t) => process.stdout.write(t),
       isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
     };
-    const code = await (await RUN[parsed.command]!())(ctx, parsed);
+    await (await RUN[parsed.command]!())(ctx, parsed);
     if (root.signal.aborted) return report(root.signal.reason);
-    return code;
+    return 0;
   } catch (e) {
     if (root.signal.aborted && root.signal.reason instanceof InterruptedError) return report(root.signal.reason);
     return report(e);

@@ -4,6 +4,6 @@ import { backupConfig } from '../config/config.js';
 import { backup } from '../ops/backup.js';
 import type { Context } from '../support/context.js';
 
-export async function backupCommand(ctx: Context, parsed: Parsed): Promise<number> {
-  return backup(ctx, backupConfig(parsed, ctx.env));
+export async function backupCommand(ctx: Context, parsed: Parsed): Promise<void> {
+  await backup(ctx, backupConfig(parsed, ctx.env));
 }

@@ -33,7 +33,7 @@ function cannot(e: unknown): string | null {
   return null;
 }
 
-export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<number> {
+export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<void> {
   const cfg = bucketConfig(parsed, ctx.env);
   const client = await makeS3Client(cfg.target);
   const Bucket = cfg.target.bucket;
@@ -42,7 +42,7 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
   if (cfg.action === 'lifecycle') {
     if (!cfg.apply) {
       ctx.out(JSON.stringify({ Rules: wanted }, null, 2) + '\n');
-      return 0;
+      return;
     }
     let existing: LifecycleRule[] = [];
     try {
@@ -68,7 +68,7 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
       `applied ${wanted.length} pgbackup lifecycle rules to s3://${Bucket}/${cfg.target.prefix} (kept ${rules.length - wanted.length} other rule(s)` +
         `${replacedLegacy ? `; replaced ${replacedLegacy} rule(s) of this prefix written before rule IDs named it` : ''})\n`,
     );
-    return 0;
+    return;
   }
 
   const findings: Finding[] = [];
@@ -157,5 +157,4 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<numbe
   }
   const missing = findings.filter((f) => f.status === 'missing');
   if (missing.length) throw new VerifyError('BUCKET', `s3://${Bucket} lacks what a backup bucket needs: ${missing.map((m) => m.check).join(', ')}`);
-  return 0;
 }

@@ -10,7 +10,7 @@ import { locate, openBackup } from '../ops/open.js';
 import { decryptSecrets, loadSecrets } from '../ops/restore.js';
 import { StorageError, UsageError, classifyData, firstError } from '../support/errors.js';
 
-export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<number> {
+export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<void> {
   const cfg = fetchConfig(parsed, ctx.env);
   const secrets = await loadSecrets(cfg);
   const toStdout = cfg.output === '-';
@@ -41,5 +41,4 @@ export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<number
     throw firstError([c]);
   }
   ctx.log.info({ key: located.display, bytes: opened.measure.bytes }, 'fetched');
-  return 0;
 }

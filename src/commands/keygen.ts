@@ -6,13 +6,13 @@ import type { Context } from '../support/context.js';
 import { generateIdentityFile } from '../crypto/age.js';
 import { UsageError, StorageError, messageOf } from '../support/errors.js';
 
-export async function keygenCommand(ctx: Context, parsed: Parsed): Promise<number> {
+export async function keygenCommand(ctx: Context, parsed: Parsed): Promise<void> {
   const cfg = keygenConfig(parsed);
   const { recipient, text } = await generateIdentityFile(cfg.pq);
   if (!cfg.output || cfg.output === '-') {
     ctx.out(text);
     process.stderr.write(`Public key: ${recipient}\n`);
-    return 0;
+    return;
   }
   let h;
   try {
@@ -29,5 +29,4 @@ export async function keygenCommand(ctx: Context, parsed: Parsed): Promise<numbe
     await h.close();
   }
   ctx.out(`${recipient}\n`);
-  return 0;
 }

@@ -43,7 +43,7 @@ async function details(storage: Storage, entries: BackupEntry[], signal: AbortSi
   return out;
 }
 
-export async function listCommand(ctx: Context, parsed: Parsed): Promise<number> {
+export async function listCommand(ctx: Context, parsed: Parsed): Promise<void> {
   const cfg = listConfig(parsed, ctx.env);
   const storage = openStorage(cfg.target);
   const entries = await listBackups(storage, cfg.database !== undefined ? dbPrefix('', cfg.database) : '', ctx.signal, cfg.database);
@@ -67,16 +67,15 @@ export async function listCommand(ctx: Context, parsed: Parsed): Promise<number>
   });
   if (cfg.json) {
     ctx.out(JSON.stringify({ target: storage.description, backups: rows }, null, 2) + '\n');
-    return 0;
+    return;
   }
   if (rows.length === 0) {
     ctx.out(`no backups in ${storage.description}${cfg.database ? ` for database "${cfg.database}"` : ''}\n`);
-    return 0;
+    return;
   }
   const table = [['KEY', 'DATABASE', 'TIME (UTC)', 'AGE', 'SIZE', 'TIER', 'KIND', 'STATUS'], ...rows.map((r) => [r.key, r.database, r.time, r.age, humanBytes(r.size), r.tier, r.kind, r.status])];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   for (const r of table) ctx.out(r.map((cell, c) => (c === 4 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
   const incomplete = rows.filter((r) => r.status === 'incomplete').length;
   ctx.out(`${rows.length} backup(s) in ${storage.description}${incomplete ? `, ${incomplete} incomplete (no manifest: failed, interrupted or still running)` : ''}\n`);
-  return 0;
 }

@@ -4,6 +4,6 @@ import { restoreConfig } from '../config/config.js';
 import { restore } from '../ops/restore.js';
 import type { Context } from '../support/context.js';
 
-export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<number> {
-  return restore(ctx, restoreConfig(parsed, ctx.env));
+export async function restoreCommand(ctx: Context, parsed: Parsed): Promise<void> {
+  await restore(ctx, restoreConfig(parsed, ctx.env));
 }

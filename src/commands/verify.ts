@@ -4,6 +4,6 @@ import { verifyConfig } from '../config/config.js';
 import { verify } from '../ops/verify.js';
 import type { Context } from '../support/context.js';
 
-export async function verifyCommand(ctx: Context, parsed: Parsed): Promise<number> {
-  return verify(ctx, verifyConfig(parsed, ctx.env));
+export async function verifyCommand(ctx: Context, parsed: Parsed): Promise<void> {
+  await verify(ctx, verifyConfig(parsed, ctx.env));
 }

@@ -340,7 +340,7 @@ export async function encryptionForIdentities(ids: Secret<string[]>, passphrase:
 }
 
 /** `backup`: every database the configuration names, with timeouts and notifications. */
-export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise<number> {
+export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise<void> {
   const encryption = await loadEncryption(cfg);
   if (!encryption) ctx.log.warn('--no-encryption: this backup is stored unencrypted');
   const storage = openStorage(cfg.target);
@@ -412,5 +412,4 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   }
   clearTimeout(timer);
   await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'success', durationMs: Date.now() - started, backups: results });
-  return 0;
 }

@@ -274,19 +274,19 @@ async function prepareTarget(ctx: Context, cfg: RestoreConfig, made: CreatedDb =
 }
 
 /** `restore`: one backup into one target database (or `--list`). */
-export async function restore(ctx: Context, cfg: Readonly<RestoreConfig>): Promise<number> {
+export async function restore(ctx: Context, cfg: Readonly<RestoreConfig>): Promise<void> {
   // A database the restore creates is dropped again on any failure before its load commits
   // (psql error, damaged data, SIGINT/SIGTERM): the error propagates after the drop.
   const made: CreatedDb = {};
   try {
-    return await restoreOnce(ctx, cfg, made);
+    await restoreOnce(ctx, cfg, made);
   } catch (e) {
     await dropCreated(ctx, made, e);
     throw e;
   }
 }
 
-async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: CreatedDb): Promise<number> {
+async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: CreatedDb): Promise<void> {
   const secrets = await loadSecrets(cfg);
   const database = cfg.database ?? cfg.dest?.database ?? '';
   const ref = cfg.key ?? (await resolveLatest(ctx, cfg.target, database, cfg.at, cfg.anyKind));
@@ -307,7 +307,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     if (cfg.json) ctx.out(JSON.stringify({ key: located.display, complete, entries }) + '\n');
     else ctx.out(formatEntries(entries));
     if (!complete) throw new VerifyError('INCOMPLETE', `${located.display} does not end with pg_dump's completion marker: it is cut short`);
-    return 0;
+    return;
   }
 
   if (cfg.clean && !cfg.yes) {
@@ -425,7 +425,6 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
   else ctx.out(`restored ${located.display} into "${cfg.dest.database}": ${expected.length} tables, ${total} rows, ${humanBytes(res.sqlBytes)} of SQL in ${humanDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
   if (diffs.length) throw new VerifyError('ROW_COUNTS', `row counts after restore differ:\n  ${diffs.join('\n  ')}`);
   ctx.log.info(summary, 'restore complete');
-  return 0;
 }
 
 /**
@@ -436,7 +435,7 @@ async function restoreInParallel(
   ctx: Context,
   cfg: RestoreConfig,
   o: { located: Located; manifest: Manifest | null; opened: Awaited<ReturnType<typeof openBackup>>; created: boolean; made: CreatedDb },
-): Promise<number> {
+): Promise<void> {
   const { located, manifest, made } = o;
   const target = cfg.dest.database!;
   let into = cfg.dest;
@@ -492,5 +491,4 @@ async function restoreInParallel(
   else ctx.out(`restored ${located.display} into "${target}" over ${cfg.jobs} sessions: ${expected.length} tables, ${total} rows, ${humanBytes(res.sqlBytes)} of SQL in ${humanDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
   if (diffs.length) throw new VerifyError('ROW_COUNTS', `row counts after restore differ:\n  ${diffs.join('\n  ')}`);
   ctx.log.info(summary, 'restore complete');
-  return 0;
 }

@@ -153,7 +153,7 @@ async function select(ctx: Context, cfg: VerifyConfig): Promise<Located[]> {
 }
 
 /** `verify`: each selected backup read back (and restored into a scratch database if asked). */
-export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise<number> {
+export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise<void> {
   const secrets = await loadSecrets(cfg);
   const targets = await select(ctx, cfg);
   if (targets.length === 0) {
@@ -199,5 +199,4 @@ export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise
     throw new VerifyError('VERIFY', msg);
   }
   ctx.log.info({ verified: reports.length }, 'all backups verified');
-  return 0;
 }
