@@ -15,7 +15,9 @@ let cached: string | undefined;
 export function toolVersion(): string {
   if (cached) return cached;
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    // dist/support/context.js -> the package root (the layout move left this one level short,
+    // and the fallback below hid it: the package test caught "0.0.0").
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     cached = pkg.version;
   } catch {
     cached = '0.0.0';
