@@ -25,6 +25,17 @@ function wrap(e: unknown, what: string): StorageError {
 const PARTIAL_RE = /^\.[0-9a-f]{12}\.partial$/;
 
 /** A local folder as a backup target: write to a temporary name, fsync, rename. */
+/** A folder's entries, or null when it is gone (or not a folder): walks skip it. */
+async function readFolder(dir: string) {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw wrap(e, `cannot list ${dir}`);
+  }
+}
+
 export class FolderStorage implements Storage {
   readonly kind = 'folder' as const;
   readonly root: string;
@@ -209,14 +220,8 @@ export class FolderStorage implements Storage {
     while (stack.length) {
       signal.throwIfAborted();
       const dir = stack.pop()!;
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-        throw wrap(e, `cannot list ${dir}`);
-      }
+      const entries = await readFolder(dir);
+      if (entries === null) continue;
       for (const ent of entries) {
         const full = join(dir, ent.name);
         if (ent.isDirectory()) stack.push(full);
@@ -242,14 +247,8 @@ export class FolderStorage implements Storage {
     while (stack.length) {
       signal.throwIfAborted();
       const dir = stack.pop()!;
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-        throw wrap(e, `cannot list ${dir}`);
-      }
+      const entries = await readFolder(dir);
+      if (entries === null) continue;
       for (const ent of entries) {
         const full = join(dir, ent.name);
         let isDir = ent.isDirectory();
