@@ -193,3 +193,25 @@ export function filesUnder(dir: string): string[] {
     return [];
   }
 }
+
+/** Run the CLI on a pseudo-terminal (`script`), typing `input` once the [y/N] question is on screen. */
+export function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return new Promise((res) => {
+    const child = spawn('script', ['-qec', line, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    // Answer once the question is on screen.
+    const t = setInterval(() => {
+      if (input && /\[y\/N\]/.test(out)) {
+        child.stdin.write(input);
+        input = '';
+      }
+    }, 50);
+    child.on('close', (code) => {
+      clearInterval(t);
+      res({ code, out });
+    });
+  });
+}

@@ -7,8 +7,7 @@ import http from 'node:http';
 import pg from 'pg';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { BIN, PG, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, needCommand, fakeBinDir } from './helpers.js';
+import { PG, onTty, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, needCommand, fakeBinDir } from './helpers.js';
 // @ts-expect-error plain JS test support
 import { freePort } from '../support/pg.mjs';
 
@@ -255,27 +254,6 @@ describe('verify with nothing to verify', () => {
     expect(await s3keys('backups', 'no-such-prefix-sf/')).toEqual([]);
   });
 });
-
-/** Run the CLI on a pseudo-terminal (`script`), typing `input` once the [y/N] question shows (as tty.test.ts does). */
-function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return new Promise((res) => {
-    const child = spawn('script', ['-qec', line, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const t = setInterval(() => {
-      if (input && /\[y\/N\]/.test(out)) {
-        child.stdin.write(input);
-        input = '';
-      }
-    }, 50);
-    child.on('close', (code) => {
-      clearInterval(t);
-      res({ code, out });
-    });
-  });
-}
 
 describe('the --clean confirmation on a terminal', () => {
   beforeAll(() => needCommand('script', 'bsdutils'));

@@ -1,29 +1,7 @@
 // What an operator at a terminal sees: progress while a backup runs, and a question before
 // --clean replaces a database. `script` gives the CLI a pseudo-terminal.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawn } from 'node:child_process';
-import { BIN, baseEnv, createDb, fakeBinDir, needCommand, newIdentity, snapshot, sql, tmp, url } from './helpers.js';
-
-function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return new Promise((res) => {
-    const child = spawn('script', ['-qec', line, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    // Answer once the question is on screen.
-    const t = setInterval(() => {
-      if (input && /\[y\/N\]/.test(out)) {
-        child.stdin.write(input);
-        input = '';
-      }
-    }, 50);
-    child.on('close', (code) => {
-      clearInterval(t);
-      res({ code, out });
-    });
-  });
-}
+import { baseEnv, onTty, createDb, fakeBinDir, needCommand, newIdentity, snapshot, sql, tmp, url } from './helpers.js';
 
 describe('on a terminal', () => {
   beforeAll(() => needCommand('script', 'bsdutils'));
