@@ -324,14 +324,14 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
         'Restore it into a new database (--to .../NEWDB --create) and copy what you need from there.',
     );
   }
-  if (state.hasTables && cfg.clean && !globals && cfg.jobs <= 1) {
+  // What the target holds now: read once, for the lock-table check and the prompt.
+  const facts = state.hasTables && cfg.clean ? await targetFacts(cfg.dest, ctx.signal) : undefined;
+  if (facts && !globals && cfg.jobs <= 1) {
     // One transaction locks every relation it drops and creates: stop now, before the safety backup, when that cannot fit.
-    const now = await targetFacts(cfg.dest, ctx.signal);
-    await checkLockCapacity(cfg.dest, ctx.signal, now.relations, manifest ? manifest.tables.length : now.relations);
+    await checkLockCapacity(cfg.dest, ctx.signal, facts.relations, manifest ? manifest.tables.length : facts.relations);
   }
-  if (state.hasTables && cfg.clean && !cfg.yes) {
+  if (facts && !cfg.yes) {
     // Everything the operator needs to be sure: which server, what is there now, what replaces it.
-    const facts = await targetFacts(cfg.dest, ctx.signal);
     const where = `${cfg.dest.host ?? 'localhost (socket)'}:${cfg.dest.port ?? 5432}`;
     const taken = manifest ? new Date(manifest.createdAt) : (parseKey(located.key)?.time ?? null);
     process.stderr.write(
