@@ -101,7 +101,7 @@ export const DOCS: Record<string, CommandDoc> = {
       json: { help: 'print the result (or, with --list, the entries) as JSON' },
       'lock-timeout': { arg: 'DURATION', help: 'give up when a lock is not granted within this time (exit 6 naming the sessions holding locks)', default: '1m' },
       'terminate-connections': { help: "end the target's other sessions after the confirmation" },
-      list: { help: "print the backup's entries (type, schema, name, owner; rows of each table's data) and restore nothing" },
+      list: { help: "print the backup's entries and restore nothing: one a line, tab-separated type, schema, name, owner and rows (of each table's data)" },
       jobs: { arg: 'N', help: 'load over N psql sessions into a database --create makes or a staging database swapped in by rename', default: '1 (one session, one transaction)' },
       'db-encoding': { arg: 'ENC', help: "--create: this encoding instead of the source's" },
       'db-locale': { arg: 'LOCALE', help: "--create: this libc locale (LC_COLLATE and LC_CTYPE) instead of the source's" },

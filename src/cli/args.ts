@@ -97,8 +97,8 @@ Target:
                             exit 6 naming the sessions holding locks on the target, nothing changed
                             (--terminate-connections ends them first, after the confirmation)
 Look inside:
-  --list                    print the backup's entries (type, schema, name, owner; rows of each
-                            table's data) and restore nothing; with --json, one JSON document
+  --list                    print the backup's entries and restore nothing: one a line, tab-separated
+                            type, schema, name, owner, rows (of each table's data); --json: one document
 Parallel restore:
   --jobs N                  load over N psql sessions (default 1: one session, one transaction).
                             With N > 1 table data loads concurrently (long tables in chunks) and

@@ -47,7 +47,17 @@ export async function listEntries(ctx: Context, opened: Awaited<ReturnType<typeo
   return { entries, complete: reader.complete };
 }
 
-/** One line per entry, like `pg_restore -l` without its ids: TYPE SCHEMA NAME OWNER [rows]. */
+/** A field of the text listing: tab, newline, carriage return and backslash escaped as in COPY's text format. */
+export function listField(s: string): string {
+  return s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
+/**
+ * One line per entry, tab-separated: TYPE, SCHEMA, NAME, OWNER, ROWS (an empty field for no schema or owner
+ * (no identifier is empty), and for entries without data). Names may hold spaces, dots and quotes, so the
+ * columns are split by tabs only; a tab, newline or backslash inside a field is written as \t,
+ * \n or \\ (as in COPY's text format). --json gives the same entries as JSON.
+ */
 export function formatEntries(entries: ListedEntry[]): string {
-  return entries.map((e) => `${e.type} ${e.schema ?? '-'} ${e.name} ${e.owner ?? '-'}${e.rows !== undefined ? ` (${e.rows} rows)` : ''}\n`).join('');
+  return entries.map((e) => [e.type, e.schema ?? '', e.name, e.owner ?? '', e.rows !== undefined ? String(e.rows) : ''].map(listField).join('\t') + '\n').join('');
 }

@@ -95,6 +95,38 @@ export async function loadParallel(ctx: Context, dest: ConnInfo, o: ParallelOpti
   };
 }
 
+/**
+ * Staging databases left by a parallel restore that never finished (SIGKILL, a crash, a lost
+ * server): names, with the sessions on each. They are only reported, never dropped here: a
+ * staging database with sessions may belong to a restore still running, and one without may
+ * be what an operator wants to look at.
+ */
+export async function staleStagings(admin: ConnInfo, signal: AbortSignal): Promise<Array<{ name: string; sessions: number }>> {
+  return withClient(admin, signal, async (c) => {
+    const r = await c.query(
+      `SELECT d.datname AS name, (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::int AS sessions
+         FROM pg_database d WHERE d.datname LIKE 'pgbackup\\_staging\\_%' ORDER BY d.datname`,
+    );
+    return r.rows as Array<{ name: string; sessions: number }>;
+  });
+}
+
+/** Warn about staging databases left behind (see staleStagings); a failure to look is only logged. */
+export async function warnStaleStagings(ctx: Context, dest: ConnInfo): Promise<void> {
+  const found = await staleStagings(withDatabase(dest, 'postgres'), ctx.signal).catch((e) => {
+    ctx.log.debug({ error: messageOf(e) }, 'could not look for staging databases left by interrupted parallel restores');
+    return [];
+  });
+  if (!found.length) return;
+  const names = found.map((f) => `"${f.name}"${f.sessions ? ` (${f.sessions} session(s) on it: a restore may still be running)` : ''}`);
+  ctx.log.warn(
+    { stagingDatabases: found.map((f) => f.name) },
+    `staging database(s) left by parallel restores that did not finish: ${names.join(', ')}. ` +
+      `They hold partial copies and take disk space; nothing uses them once their restore has ended. ` +
+      `Drop each with: DROP DATABASE ${quoteIdent(found[0]!.name)}; (psql -d postgres), after checking no restore is running. pgbackup does not drop them itself.`,
+  );
+}
+
 /** A staging database made like `dest` (encoding, locale), for a parallel restore over an existing database. */
 export async function createStaging(ctx: Context, dest: ConnInfo): Promise<{ name: string; admin: ConnInfo; ownStatements: string[] }> {
   const admin = withDatabase(dest, 'postgres');

@@ -18,7 +18,7 @@ import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { manifestKind, rowCountDifferences, type Manifest } from '../model/manifest.js';
 import { DEFAULT_QUEUE } from '../model/plan.js';
-import { createStaging, loadParallel, swapIn } from './restore-parallel.js';
+import { createStaging, loadParallel, swapIn, warnStaleStagings } from './restore-parallel.js';
 import { formatEntries, listEntries } from './restore-list.js';
 import { InterruptedError } from '../support/errors.js';
 import { checkLockCapacity, describeSession, lockTimeoutError, namingLockHolders, targetFacts, terminateOthers } from './safety.js';
@@ -316,6 +316,8 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
   // Cluster globals (roles) are not a database's contents: no table check, no safety backup.
   const globals = (manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB;
   const state = globals ? { hasTables: false, created: false } : await prepareTarget(ctx, cfg, made, manifest?.databaseProperties);
+  // Staging databases of parallel restores that were killed: named, never dropped (see warnStaleStagings).
+  if (!globals) await warnStaleStagings(ctx, cfg.dest);
   const kind = manifest ? manifestKind(manifest) : 'full';
   if (state.hasTables && kind === 'partial') {
     throw new UsageError(
