@@ -165,6 +165,22 @@ export const DOCS: Record<string, CommandDoc> = {
       json: { help: 'print the findings as JSON' },
     },
   },
+  prune: {
+    synopsis: 'pgbackup prune [--from FOLDER] [--database NAME] [--apply] [--json]',
+    summary: 'apply the retention to a folder target (dry run unless --apply)',
+    about:
+      'The tier retention S3 lifecycle rules give, for folder targets: each complete backup is deleted once older than its tier\'s days ' +
+      '(PGBACKUP_KEEP_DAILY_DAYS, _WEEKLY_, _MONTHLY_, _YEARLY_; defaults 7, 35, 400, 3650), counted from the time in its key; safety and ' +
+      'partial backups by their own tier (daily). Incomplete dumps (no manifest), partial files and manifests without a dump go once nothing ' +
+      'wrote to them for a day. The newest complete full backup of each database is never deleted, and nothing a running backup may still ' +
+      'write is touched. Prints every decision with its reason. An S3 target is refused (exit 2): use bucket lifecycle.',
+    options: {
+      from: { arg: 'FOLDER', help: 'the folder target to prune', default: './backups', env: 'PGBACKUP_TARGET' },
+      database: { arg: 'NAME', help: "only this database's backups", default: 'every database' },
+      apply: { help: 'delete (without it, only print what would be deleted and kept, and why)' },
+      json: { help: 'print the decisions as one JSON document' },
+    },
+  },
 };
 
 /** Commands that are not in the parser: they take no options. */
@@ -180,6 +196,7 @@ export const ENVIRONMENT: [string, string][] = [
   ['PGBACKUP_IDENTITY_FILE, PGBACKUP_PASSPHRASE_FILE', 'secrets for restore, verify and fetch (and the passphrase for backup)'],
   ['PGBACKUP_PG_BINDIR', 'where pg_dump and psql live (else chosen by the server major version)'],
   ['PGBACKUP_LOG_LEVEL', 'default of --log-level'],
+  ['PGBACKUP_KEEP_DAILY_DAYS, PGBACKUP_KEEP_WEEKLY_DAYS, PGBACKUP_KEEP_MONTHLY_DAYS, PGBACKUP_KEEP_YEARLY_DAYS', 'days each tier is kept (bucket lifecycle, prune); defaults 7, 35, 400, 3650'],
   ['AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL', 'the standard AWS chain'],
   ['PGBACKUP_S3_FORCE_PATH_STYLE, PGBACKUP_S3_SSE, PGBACKUP_S3_KMS_KEY_ID, PGBACKUP_S3_STORAGE_CLASS, PGBACKUP_S3_PART_SIZE, PGBACKUP_S3_QUEUE_SIZE', 'S3 options'],
 ];

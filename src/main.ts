@@ -18,6 +18,7 @@ const RUN: Record<string, () => Promise<Command>> = {
   fetch: async () => (await import('./commands/fetch.js')).fetchCommand,
   keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
   bucket: async () => (await import('./commands/bucket.js')).bucketCommand,
+  prune: async () => (await import('./commands/prune.js')).pruneCommand,
 };
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {

@@ -159,6 +159,15 @@ public key; without, print the identity file to stdout and the public key to std
 check      report versioning, encryption, public access block, TLS-only policy, object lock, lifecycle
 lifecycle  print the lifecycle rules for the retention settings; --apply writes them`,
   },
+  prune: {
+    positionals: 0,
+    spec: { from: S, database: S, apply: B, json: B },
+    usage: `pgbackup prune [--from FOLDER] [--database NAME] [--apply] [--json]
+
+Apply the tier retention (PGBACKUP_KEEP_*_DAYS) to a folder target, and remove incomplete dumps
+and partial files idle for over a day. Dry run unless --apply. Never deletes the newest complete
+full backup of a database. S3 targets are refused (exit 2): use bucket lifecycle.`,
+  },
 };
 
 export const MAIN_USAGE = `pgbackup: PostgreSQL backups to S3 or a folder, gzip-compressed and age-encrypted.
@@ -173,6 +182,7 @@ Commands:
   fetch      write a backup's decrypted SQL to a file or stdout
   keygen     create an age identity
   bucket     check an S3 bucket, print or apply lifecycle rules
+  prune      apply the retention to a folder target
 
 Common options:
   --log-format json|pretty  --log-level LEVEL  --quiet  --help  --version

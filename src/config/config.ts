@@ -470,3 +470,26 @@ export function bucketConfig(p: Parsed, env: Env): Readonly<BucketConfig> {
   probs.done();
   return Object.freeze({ action: action as 'check' | 'lifecycle', target: target as Target & { kind: 's3' }, apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });
 }
+
+export interface PruneConfig {
+  /** The folder target. */
+  path: string;
+  database: string | undefined;
+  apply: boolean;
+  json: boolean;
+  retention: RetentionDays;
+}
+
+export function pruneConfig(p: Parsed, env: Env): Readonly<PruneConfig> {
+  const probs = new Problems();
+  const target = fromTarget(probs, p.values, env);
+  if (target?.kind === 's3') {
+    probs.add(
+      `--from: prune works on folder targets; an S3 bucket expires backups with its lifecycle rules, which apply the same retention: ` +
+        `pgbackup bucket lifecycle --to s3://${target.bucket}/${target.prefix} --apply (then pgbackup bucket check)`,
+    );
+  }
+  const retention = probs.try(() => retentionConfig(env));
+  probs.done();
+  return Object.freeze({ path: (target as Target & { kind: 'folder' }).path, database: str(p.values.database), apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });
+}

@@ -127,6 +127,29 @@ export function manifestKey(dumpKey: string): string {
   return dumpKey + MANIFEST_SUFFIX;
 }
 
+/** The verify record written beside a manifest by `verify`: `{dump key}.verified.json`. */
+export const VERIFIED_SUFFIX = '.verified.json';
+
+export function verifiedKey(dumpKey: string): string {
+  return dumpKey + VERIFIED_SUFFIX;
+}
+
+/**
+ * A file that belongs to a dump (its manifest or its verify record): the dump's key and which,
+ * or null for anything else.
+ */
+export function sidecarOf(key: string): { dump: string; what: 'manifest' | 'verified' } | null {
+  if (key.endsWith(VERIFIED_SUFFIX)) {
+    const dump = key.slice(0, -VERIFIED_SUFFIX.length);
+    return parseKey(dump) ? { dump, what: 'verified' } : null;
+  }
+  if (isManifestKey(key)) {
+    const dump = key.slice(0, -MANIFEST_SUFFIX.length);
+    return parseKey(dump) ? { dump, what: 'manifest' } : null;
+  }
+  return null;
+}
+
 export function isManifestKey(key: string): boolean {
   return key.endsWith('.sql.gz.age.json') || key.endsWith('.sql.gz.json') || key.endsWith('.sql.age.json') || key.endsWith('.sql.json');
 }

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -233,6 +233,53 @@ export class FolderStorage implements Storage {
       }
     }
     return removed;
+  }
+
+  /**
+   * The temporary files (`.XXXXXXXXXXXX.partial`) under `prefix`, as keys relative to the
+   * target, with their last write time (`list` leaves hidden files out).
+   */
+  async *partials(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {
+    const stack = [await this.confined(prefix, true)];
+    while (stack.length) {
+      signal.throwIfAborted();
+      const dir = stack.pop()!;
+      const entries = await readFolder(dir);
+      if (entries === null) continue;
+      for (const ent of entries) {
+        const full = join(dir, ent.name);
+        if (ent.isDirectory()) stack.push(full);
+        else if (ent.isFile() && PARTIAL_RE.test(ent.name)) {
+          const s = await stat(full).catch(() => null);
+          if (s) yield { key: relative(this.root, full).split(sep).join('/'), size: s.size, lastModified: s.mtime };
+        }
+      }
+    }
+  }
+
+  /** Delete the file at `key`; false when it was already gone. */
+  async remove(key: string): Promise<boolean> {
+    const p = await this.confined(key);
+    try {
+      await unlink(p);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw wrap(e, `cannot delete ${p}`);
+    }
+  }
+
+  /** Remove the folder at `key` when it is empty; false when it is not (or is gone). */
+  async removeEmptyFolder(key: string): Promise<boolean> {
+    const p = await this.confined(key);
+    try {
+      await rmdir(p);
+      return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw wrap(e, `cannot remove folder ${p}`);
+    }
   }
 
   async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {

@@ -32,6 +32,8 @@ export function createLogger(opts: LogOptions): Logger {
   const base = {
     level: opts.level,
     base: undefined,
+    // ISO 8601 ("time":"2026-11-29T12:00:00.000Z"), not epoch milliseconds: readable as it is.
+    timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
   if (opts.format === 'pretty') {
