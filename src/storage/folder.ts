@@ -182,12 +182,15 @@ export class FolderStorage implements Storage {
 
   async get(key: string, opts: GetOptions): Promise<Readable> {
     const p = await this.confined(key);
+    let size: number;
     try {
-      await stat(p);
+      size = (await stat(p)).size;
     } catch (e) {
       throw wrap(e, `cannot read ${p}`);
     }
-    const s = createReadStream(p, { start: opts.start, end: opts.end, highWaterMark: 1 << 20, signal: opts.signal });
+    const start = opts.suffix !== undefined ? Math.max(0, size - opts.suffix) : opts.start;
+    const end = opts.suffix !== undefined ? undefined : opts.end;
+    const s = createReadStream(p, { start, end, highWaterMark: 1 << 20, signal: opts.signal });
     return s;
   }
 

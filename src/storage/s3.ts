@@ -15,6 +15,8 @@ export interface S3Options {
   kmsKeyId?: string | undefined;
   storageClass?: string | undefined;
   maxAttempts?: number | undefined;
+  /** Keys per ListObjectsV2 page (the server's default, 1000, when unset); tests page with a few. */
+  listPageSize?: number | undefined;
 }
 
 /** Turn an SDK error into a StorageError whose message says what happened, where. */
@@ -125,8 +127,11 @@ export class S3Storage implements Storage {
     try {
       await upload.done();
     } catch (e) {
-      // lib-storage keeps the id of the upload it created; abort it so no parts linger.
-      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      // lib-storage keeps the id of the upload it created; abort it so no parts linger. When
+      // the upload was stopped while CreateMultipartUpload was on its way, the id arrives later:
+      // wait for it (an abort at that moment left an upload behind on RGW).
+      const pending = upload as unknown as { uploadId?: string; createMultiPartPromise?: Promise<{ UploadId?: string }> };
+      const uploadId = pending.uploadId ?? (await pending.createMultiPartPromise?.then((r) => r.UploadId, () => undefined));
       if (uploadId) {
         try {
           await client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId }));
@@ -172,7 +177,7 @@ export class S3Storage implements Storage {
 
   async get(key: string, opts: GetOptions): Promise<Readable> {
     const Key = this.full(key);
-    const Range = opts.start !== undefined ? `bytes=${opts.start}-${opts.end ?? ''}` : undefined;
+    const Range = opts.suffix !== undefined ? `bytes=-${opts.suffix}` : opts.start !== undefined ? `bytes=${opts.start}-${opts.end ?? ''}` : undefined;
     try {
       const r = await (await this.client()).send(new (await sdk()).GetObjectCommand({ Bucket: this.opts.bucket, Key, Range }), { abortSignal: opts.signal });
       return r.Body as Readable;
@@ -197,7 +202,7 @@ export class S3Storage implements Storage {
     const Key = this.full(key);
     try {
       const r = await (await this.client()).send(new (await sdk()).HeadObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
-      return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0) };
+      return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0), etag: r.ETag?.replace(/"/g, ''), metadata: r.Metadata ?? {} };
     } catch (e) {
       const name = (e as { name?: string }).name;
       if (name === 'NotFound' || name === 'NoSuchKey') return null;
@@ -215,7 +220,7 @@ export class S3Storage implements Storage {
       let r;
       try {
         r = await (await this.client()).send(
-          new (await sdk()).ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, StartAfter: after }),
+          new (await sdk()).ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix, StartAfter: after, MaxKeys: this.opts.listPageSize }),
           { abortSignal: signal },
         );
       } catch (e) {
@@ -227,6 +232,52 @@ export class S3Storage implements Storage {
         yield { key: o.Key.slice(this.opts.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
       }
       more = Boolean(r.IsTruncated) && (r.Contents?.length ?? 0) > 0;
+    }
+  }
+
+  async getTags(key: string, signal: AbortSignal): Promise<Record<string, string> | null> {
+    const Key = this.full(key);
+    try {
+      const r = await (await this.client()).send(new (await sdk()).GetObjectTaggingCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
+      return Object.fromEntries((r.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+    } catch (e) {
+      const name = (e as { name?: string }).name;
+      if (name === 'NoSuchKey' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
+      throw wrapS3Error(e, `cannot read the tags of s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  async putTags(key: string, tags: Record<string, string>, signal: AbortSignal): Promise<void> {
+    const Key = this.full(key);
+    try {
+      await (await this.client()).send(
+        new (await sdk()).PutObjectTaggingCommand({ Bucket: this.opts.bucket, Key, Tagging: { TagSet: Object.entries(tags).map(([k, v]) => ({ Key: k, Value: v })) } }),
+        { abortSignal: signal },
+      );
+    } catch (e) {
+      throw wrapS3Error(e, `cannot set the tags of s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  /** Multipart uploads begun under `prefix` and neither completed nor aborted. */
+  async listUploads(prefix: string, signal: AbortSignal): Promise<Array<{ key: string; uploadId: string; initiated: Date }>> {
+    const Prefix = this.full(prefix, true);
+    const out: Array<{ key: string; uploadId: string; initiated: Date }> = [];
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    for (;;) {
+      let r;
+      try {
+        r = await (await this.client()).send(new (await sdk()).ListMultipartUploadsCommand({ Bucket: this.opts.bucket, Prefix, KeyMarker, UploadIdMarker }), { abortSignal: signal });
+      } catch (e) {
+        throw wrapS3Error(e, `cannot list the multipart uploads of s3://${this.opts.bucket}/${Prefix}`);
+      }
+      for (const u of r.Uploads ?? []) {
+        if (u.Key && u.UploadId) out.push({ key: u.Key.slice(this.opts.prefix.length), uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+      }
+      if (!r.IsTruncated) return out;
+      KeyMarker = r.NextKeyMarker;
+      UploadIdMarker = r.NextUploadIdMarker;
     }
   }
 }

@@ -22,6 +22,9 @@ export interface StoredObject {
   key: string;
   size: number;
   lastModified: Date;
+  /** head() on S3: the object's ETag (quotes removed) and user metadata. */
+  etag?: string;
+  metadata?: Record<string, string>;
 }
 
 export interface PutStreamOptions {
@@ -53,6 +56,8 @@ export interface GetOptions {
   /** Inclusive byte range. */
   start?: number;
   end?: number;
+  /** The last `suffix` bytes (the whole object when it is shorter); instead of start/end. */
+  suffix?: number;
 }
 
 /** One interface, two backends (S3, folder). Keys are relative to the target. */
@@ -73,4 +78,8 @@ export interface Storage {
   getBytes(key: string, signal: AbortSignal): Promise<Buffer | null>;
   head(key: string, signal: AbortSignal): Promise<StoredObject | null>;
   list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject>;
+  /** S3 only: the object's tags (null when the object does not exist). */
+  getTags?(key: string, signal: AbortSignal): Promise<Record<string, string> | null>;
+  /** S3 only: replace the object's tags. */
+  putTags?(key: string, tags: Record<string, string>, signal: AbortSignal): Promise<void>;
 }
