@@ -43,7 +43,15 @@ export const DOCS: Record<string, CommandDoc> = {
       database: { arg: 'URL', help: 'the database to back up: postgres:// URL or key=value connection string', env: 'DATABASE_URL, then the libpq PG* variables' },
       'all-databases': { help: 'every non-template database, each into its own object' },
       globals: { help: 'also roles and tablespaces (pg_dumpall --globals-only), stored as database "_globals"' },
-      to: { arg: 'TARGET', help: 's3://bucket/prefix/ or a folder to store into', default: './backups', env: 'PGBACKUP_TARGET' },
+      to: {
+        arg: 'TARGET',
+        help:
+          's3://bucket/prefix/ or a folder to store into; repeatable: the database is dumped once and the same bytes go to every target at once, ' +
+          'each with its own manifest, under the same key (the slowest target sets the pace). The run succeeds only when every target has the backup; ' +
+          'a target that fails is aborted and named, the others keep their complete backups, and the exit code is 4',
+        default: './backups',
+        env: 'PGBACKUP_TARGET (several: separated by whitespace)',
+      },
       recipient: { arg: 'AGE_KEY', help: 'age public key (age1... or age1pq1...); repeatable', env: 'PGBACKUP_RECIPIENTS (space- or comma-separated)' },
       'recipients-file': { arg: 'FILE', help: 'file of age public keys, one a line', env: 'PGBACKUP_RECIPIENTS_FILE' },
       'passphrase-file': { arg: 'FILE', help: 'encrypt with the passphrase in FILE (scrypt) instead of recipients', env: 'PGBACKUP_PASSPHRASE_FILE' },
@@ -191,7 +199,7 @@ export const EXTRA_COMMANDS: Record<string, { synopsis: string; summary: string 
 
 export const ENVIRONMENT: [string, string][] = [
   ['DATABASE_URL, PG* (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSERVICE, PGSSLMODE, PGSSLROOTCERT, PGOPTIONS, PGAPPNAME, ...)', 'the source of backup (a flag wins); restore always takes --to'],
-  ['PGBACKUP_TARGET', 's3://bucket/prefix/ or a folder; default ./backups'],
+  ['PGBACKUP_TARGET', 's3://bucket/prefix/ or a folder; default ./backups. backup takes several separated by whitespace (each an s3:// URL or an absolute path); the other commands read from the first'],
   ['PGBACKUP_RECIPIENTS, PGBACKUP_RECIPIENTS_FILE', 'age public keys for backup'],
   ['PGBACKUP_IDENTITY_FILE, PGBACKUP_PASSPHRASE_FILE', 'secrets for restore, verify and fetch (and the passphrase for backup)'],
   ['PGBACKUP_PG_BINDIR', 'where pg_dump and psql live (else chosen by the server major version)'],

@@ -21,7 +21,7 @@ export const COMMANDS: Record<string, { spec: Spec; positionals: number; usage: 
   backup: {
     positionals: 0,
     spec: {
-      database: S, to: S, recipient: M, 'recipients-file': S, 'passphrase-file': S, 'no-encryption': B,
+      database: S, to: M, recipient: M, 'recipients-file': S, 'passphrase-file': S, 'no-encryption': B,
       'compress-level': S, tier: S, schema: M, 'exclude-schema': M, table: M, 'exclude-table': M,
       'exclude-table-data': M, 'column-inserts': B, 'no-owner': B, 'no-privileges': B,
       'all-databases': B, globals: B, 'part-size': S, 'queue-size': S, timeout: S, 'stall-timeout': S,
@@ -36,7 +36,8 @@ Source:
   --all-databases           every non-template database, each into its own object
   --globals                 also roles and tablespaces (pg_dumpall --globals-only), as "_globals"
 Target:
-  --to TARGET               s3://bucket/prefix/ or a folder (else PGBACKUP_TARGET, else ./backups)
+  --to TARGET               s3://bucket/prefix/ or a folder (else PGBACKUP_TARGET, else ./backups);
+                            repeatable: one dump, the same bytes stored in every target
 Encryption (one is required):
   --recipient AGE_KEY       age public key (age1... or age1pq1...); repeatable (PGBACKUP_RECIPIENTS)
   --recipients-file F       file of age public keys, one a line (PGBACKUP_RECIPIENTS_FILE)

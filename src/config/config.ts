@@ -9,7 +9,7 @@ import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from '../model/plan.js';
 import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from '../pg/conn.js';
 import { TIERS, type Tier } from '../model/keys.js';
 import { DEFAULT_RETENTION, type RetentionDays } from '../model/lifecycle.js';
-import { parseTarget, type Target } from '../storage/target.js';
+import { parseTarget, parseEnvTargets, targetId, type Target } from '../storage/target.js';
 
 export { parseTarget };
 import type { Parsed } from '../cli/args.js';
@@ -156,7 +156,10 @@ export function partLimits(env: Env): { maxParts: number; maxPart: number } {
 
 export interface BackupConfig {
   source: ConnInfo;
+  /** The first of `targets`. */
   target: Target;
+  /** Every target the backup goes to (--to repeated, or a list in PGBACKUP_TARGET): the same bytes, the same key. */
+  targets: Target[];
   /** Neither --to nor PGBACKUP_TARGET: the default folder (the summary names its absolute path). */
   targetIsDefault: boolean;
   recipients: string[];
@@ -181,7 +184,18 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   const v = p.values;
   const probs = new Problems();
   const src = source(probs, '--database', str(v.database), env);
-  const target = probs.try(() => parseTarget(str(v.to) ?? env.PGBACKUP_TARGET ?? './backups', env, str(v.to) !== undefined ? '--to' : 'PGBACKUP_TARGET'));
+  const toFlags = strs(v.to);
+  const targets =
+    (toFlags.length
+      ? toFlags.map((t, i) => probs.try(() => parseTarget(t, env, toFlags.length > 1 ? `--to #${i + 1}` : '--to')))
+      : probs.try(() => parseEnvTargets(env.PGBACKUP_TARGET ?? './backups', env)) ?? []
+    ).filter((t): t is Target => t !== undefined);
+  const seenTargets = new Set<string>();
+  for (const t of targets) {
+    const id = targetId(t);
+    if (seenTargets.has(id)) probs.add(`${toFlags.length ? '--to' : 'PGBACKUP_TARGET'}: ${id.replace(/^folder:/, '')} is named twice`);
+    seenTargets.add(id);
+  }
   const flagRecipients = strs(v.recipient);
   const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
   const recipients = flagRecipients.length ? flagRecipients : envRecipients;
@@ -227,8 +241,9 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   probs.done();
   return Object.freeze({
     source: src!,
-    target: target!,
-    targetIsDefault: str(v.to) === undefined && env.PGBACKUP_TARGET === undefined,
+    target: targets[0]!,
+    targets,
+    targetIsDefault: toFlags.length === 0 && env.PGBACKUP_TARGET === undefined,
     recipients,
     recipientsFile,
     passphraseFile,
@@ -262,7 +277,9 @@ function secretsConfig(v: Parsed['values'], env: Env): SecretsConfig {
 }
 
 function fromTarget(probs: Problems, v: Parsed['values'], env: Env): Target | undefined {
-  return probs.try(() => parseTarget(str(v.from) ?? env.PGBACKUP_TARGET ?? './backups', env, str(v.from) !== undefined ? '--from' : 'PGBACKUP_TARGET'));
+  const from = str(v.from);
+  // A list in PGBACKUP_TARGET (made for backup): the commands that read take its first target.
+  return probs.try(() => (from !== undefined ? parseTarget(from, env, '--from') : parseEnvTargets(env.PGBACKUP_TARGET ?? './backups', env)[0]!));
 }
 
 /**
@@ -461,7 +478,8 @@ export function bucketConfig(p: Parsed, env: Env): Readonly<BucketConfig> {
   let target: Target | undefined;
   if (!raw) probs.add('--to: the bucket to use (s3://bucket/prefix/, or PGBACKUP_TARGET)');
   else {
-    target = probs.try(() => parseTarget(raw, env, '--to'));
+    const flag = str(p.values.to) ?? str(p.values.from);
+    target = probs.try(() => (flag !== undefined ? parseTarget(flag, env, '--to') : parseEnvTargets(raw, env)[0]!));
     if (target && target.kind !== 's3') probs.add('--to: bucket commands need an s3:// target');
   }
   if (p.values.apply && action !== 'lifecycle') probs.add('--apply: only with "bucket lifecycle"');

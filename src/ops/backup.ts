@@ -1,7 +1,7 @@
 /** `pgbackup backup`: pg_dump -> scan -> gzip -> age -> storage, then the manifest. */
 import { pipeline } from 'node:stream/promises';
 import { resolve as resolvePath } from 'node:path';
-import type { Readable, Transform } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import type { BackupConfig } from '../config/config.js';
 import { type Context, toolVersion, humanBytes, humanDuration } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
@@ -12,6 +12,7 @@ import { startDump } from '../pipeline/dump.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
 import { ParallelGzip } from '../pipeline/compress.js';
 import { Measure } from '../pipeline/measure.js';
+import { Tee } from '../pipeline/tee.js';
 import { AgeEncryptStream, makeHeader, recipientOf } from '../crypto/age.js';
 import { openStorage, type Storage } from '../storage/index.js';
 import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from '../model/keys.js';
@@ -33,10 +34,15 @@ export interface Encryption {
   scryptLogN: number;
 }
 
-export interface OneBackup {
+export interface BackupTarget {
   storage: Storage;
   /** Prefix of the target inside the bucket, for the manifest's full key. */
   keyPrefix: string;
+}
+
+export interface OneBackup extends BackupTarget {
+  /** More targets: the same bytes go to each, under the same key, each with its own manifest. */
+  also?: BackupTarget[];
   conn: ConnInfo;
   database: string;
   globals?: boolean;
@@ -64,6 +70,10 @@ export interface BackupResult {
   storedBytes: number;
   durationMs: number;
   sha256: string;
+  /** The targets holding the backup (their descriptions), and the full key in each. */
+  stored: Array<{ target: string; key: string }>;
+  /** Several targets: those that failed (their uploads aborted, nothing complete left there). */
+  failedTargets: Array<{ target: string; error: unknown }>;
 }
 
 async function chooseBinary(name: 'pg_dump' | 'pg_dumpall', serverMajor: number, serverVersion: string, env: NodeJS.ProcessEnv): Promise<PgBinary> {
@@ -155,15 +165,22 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   let seq = 1;
   let key = backupKey('', dbName, start, chain);
   const nextKey = () => backupKey('', dbName, start, chain, ++seq);
-  while ((await o.storage.head(key, ctx.signal)) || (await o.storage.head(manifestKey(key), ctx.signal))) {
-    key = nextKey();
-  }
+  const targets: BackupTarget[] = [{ storage: o.storage, keyPrefix: o.keyPrefix }, ...(o.also ?? [])];
+  const taken = async (k: string) => {
+    for (const t of targets) if ((await t.storage.head(k, ctx.signal)) || (await t.storage.head(manifestKey(k), ctx.signal))) return true;
+    return false;
+  };
+  while (await taken(key)) key = nextKey();
   // Safety and partial backups never take a tier's slot; tagged daily, lifecycle expires them early.
+  // Each target has its own history, so its own tier.
   const full = o.kind !== 'safety' && filterOptions(o.dumpOptions).length === 0;
-  const tier = o.tier !== 'auto' ? o.tier : full ? await pickTier(o.storage, dbName, start, ctx.signal, (m) => log.warn(m)) : 'daily';
+  const tiers: Tier[] = [];
+  for (const t of targets) tiers.push(o.tier !== 'auto' ? o.tier : full ? await pickTier(t.storage, dbName, start, ctx.signal, (m) => log.warn({ target: t.storage.description }, m)) : 'daily');
+  const tier = tiers[0]!;
   // Folders: what killed backups of this database left (hidden .partial files) goes after a day.
-  if (o.storage.removeStalePartials) {
-    await o.storage.removeStalePartials(dbPrefix('', dbName), STALE_PARTIAL_MS, ctx.signal).then(
+  for (const { storage } of targets) {
+    if (!storage.removeStalePartials) continue;
+    await storage.removeStalePartials(dbPrefix('', dbName), STALE_PARTIAL_MS, ctx.signal).then(
       (gone) => gone.length && log.info({ removed: gone }, `removed ${gone.length} partial file(s) left by interrupted backups over a day ago`),
       (e) => {
         if (ctx.signal.aborted) throw e;
@@ -179,7 +196,10 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   const args = o.globals ? ['--globals-only', '--no-password'] : ['--format=plain', '--no-password', ...o.dumpOptions];
   const env = childEnv(conn, ctx.env);
   const secrets = [conn.password?.reveal()];
-  log.info({ database: dbName, key, server: server.version, pgDump: `${bin.version} (${bin.path})`, tier }, 'backup started');
+  log.info(
+    { database: dbName, key, server: server.version, pgDump: `${bin.version} (${bin.path})`, tier, ...(targets.length > 1 ? { targets: targets.map((t) => t.storage.description) } : {}) },
+    'backup started',
+  );
 
   const ac = new AbortController();
   const onRoot = () => ac.abort(ctx.signal.reason);
@@ -202,12 +222,12 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     onStderr: (l) => log.warn({ pgDump: l }, 'pg_dump says'),
   });
   const scan = new DumpReader({ requireComplete: true });
-  const stages: Array<Readable | Transform> = [dump.stream, scan];
+  const stages: Array<Readable | Transform | Writable> = [dump.stream, scan];
   if (chain.gzip) stages.push(new ParallelGzip({ level: o.level }));
   if (ageHeader) stages.push(new AgeEncryptStream(ageHeader.header, ageHeader.fileKey));
   const recipients = o.encryption?.recipients ?? [];
   const measure = new Measure(
-    o.storage.kind === 's3'
+    targets.some((t) => t.storage.kind === 's3')
       ? {
           bytes: plan.capacity,
           error: () =>
@@ -233,77 +253,122 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   }
 
   const errors: unknown[] = [];
+  let chainFailed = false;
+  // One target: the chain's end is its body. Several: a tee feeds each at the slowest one's pace.
+  const tee = targets.length > 1 ? new Tee(targets.length) : null;
+  if (tee) stages.push(tee);
   const chainDone = pipeline(stages, { signal }).catch((e) => {
+    chainFailed = true;
     errors.push(e);
     ac.abort(e);
   });
-  const upload = o.storage
-    .putStream(key, measure, {
-      signal,
-      contentType: chain.age ? 'application/octet-stream' : chain.gzip ? 'application/gzip' : 'application/sql',
-      metadata: { 'pgbackup-format': '1', database: encodeURIComponent(dbName), 'server-version': server.version },
-      tags: { tier },
-      partSize: plan.partSize,
-      queueSize: o.queueSize,
-      warn: (msg, err) => log.warn({ err: err ? messageOf(err) : undefined }, msg),
-      nextKey,
-    })
-    .catch((e) => {
-      errors.push(e);
-      ac.abort(e);
+  const targetErrors: unknown[] = targets.map(() => undefined);
+  const uploads = targets.map(async (t, i) => {
+    // Each target aborts alone: the chain and the other targets go on without it.
+    const tac = new AbortController();
+    const onChain = () => tac.abort(signal.reason);
+    signal.addEventListener('abort', onChain, { once: true });
+    if (signal.aborted) onChain();
+    try {
+      return await t.storage.putStream(key, tee ? tee.branches[i]! : measure, {
+        signal: tac.signal,
+        contentType: chain.age ? 'application/octet-stream' : chain.gzip ? 'application/gzip' : 'application/sql',
+        metadata: { 'pgbackup-format': '1', database: encodeURIComponent(dbName), 'server-version': server.version },
+        tags: { tier: tiers[i]! },
+        partSize: plan.partSize,
+        queueSize: o.queueSize,
+        warn: (msg, err) => log.warn({ target: t.storage.description, err: err ? messageOf(err) : undefined }, msg),
+        // With several targets the key must be the same everywhere: a taken key fails that target.
+        nextKey: tee ? undefined : nextKey,
+      });
+    } catch (e) {
+      if (!tee) {
+        errors.push(e);
+        ac.abort(e);
+        return null;
+      }
+      targetErrors[i] = e;
+      tee.drop(i);
+      tac.abort(e);
+      // A failing chain destroys every branch too: let its own error land first.
+      await new Promise((r) => setImmediate(r));
+      if (!signal.aborted && !chainFailed) {
+        log.error({ target: t.storage.description, err: messageOf(e) }, 'this target failed: its upload was aborted; the other targets go on');
+        // Nobody left to write to: stop pg_dump.
+        if (targetErrors.every((x) => x !== undefined)) ac.abort(e);
+      }
       return null;
-    });
-  const [, put] = await Promise.all([chainDone, upload]);
+    } finally {
+      signal.removeEventListener('abort', onChain);
+    }
+  });
+  const [, puts] = await Promise.all([chainDone, Promise.all(uploads)]);
   clearInterval(progress);
   ctx.signal.removeEventListener('abort', onRoot);
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  if (errors.length || !put) throw firstError(errors);
-  if (put.key !== key) {
-    log.warn({ wanted: key, stored: put.key }, 'another backup took the key at the same moment; stored under the next one');
-    key = put.key;
+  if (chainFailed || errors.length) throw firstError(errors);
+  if (puts.every((p) => p === null)) throw firstError(targetErrors.filter((e) => e !== undefined));
+  if (puts[0] && puts[0].key !== key) {
+    log.warn({ wanted: key, stored: puts[0].key }, 'another backup took the key at the same moment; stored under the next one');
+    key = puts[0].key;
   }
 
-  // The stored object must be exactly what we sent before it counts.
-  const head = await o.storage.head(key, ctx.signal);
-  if (!head || head.size !== measure.bytes) {
-    throw new StorageError('SIZE_MISMATCH', `stored object ${key} has ${head ? head.size : 'no'} bytes, but ${measure.bytes} were sent`);
-  }
   const finished = new Date();
-  const manifest = buildManifest({
-    database: dbName,
-    key: o.keyPrefix + key,
-    createdAt: isoSeconds(start),
-    finishedAt: isoSeconds(finished),
-    toolVersion: toolVersion(),
-    serverVersion: server.version,
-    pgDumpVersion: bin.version,
-    pgDumpOptions: args,
-    level: o.level,
-    recipients,
-    passphrase: Boolean(o.encryption?.passphrase),
-    encrypted: chain.age,
-    sqlBytes: scan.bytes,
-    storedBytes: measure.bytes,
-    sha256: measure.digest(),
-    tier,
-    tables: scan.tables,
-    reason: o.reason,
-    databaseProperties: dbProps,
-    kind: o.kind,
-    safetyFor: o.safetyFor,
-  });
-  await o.storage.putBytes(manifestKey(key), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), {
-    signal: ctx.signal,
-    contentType: 'application/json',
-    ifAbsent: true,
-    tags: { tier }, // the manifest expires with its dump
-  });
+  const stored: Array<{ target: string; key: string }> = [];
+  let manifest: ReturnType<typeof buildManifest> | undefined;
+  for (const [i, t] of targets.entries()) {
+    if (!puts[i]) continue;
+    try {
+      // The stored object must be exactly what we sent before it counts.
+      const head = await t.storage.head(key, ctx.signal);
+      if (!head || head.size !== measure.bytes) {
+        throw new StorageError('SIZE_MISMATCH', `stored object ${key} has ${head ? head.size : 'no'} bytes, but ${measure.bytes} were sent`);
+      }
+      const m = buildManifest({
+        database: dbName,
+        key: t.keyPrefix + key,
+        createdAt: isoSeconds(start),
+        finishedAt: isoSeconds(finished),
+        toolVersion: toolVersion(),
+        serverVersion: server.version,
+        pgDumpVersion: bin.version,
+        pgDumpOptions: args,
+        level: o.level,
+        recipients,
+        passphrase: Boolean(o.encryption?.passphrase),
+        encrypted: chain.age,
+        sqlBytes: scan.bytes,
+        storedBytes: measure.bytes,
+        sha256: measure.digest(),
+        tier: tiers[i]!,
+        tables: scan.tables,
+        reason: o.reason,
+        databaseProperties: dbProps,
+        kind: o.kind,
+        safetyFor: o.safetyFor,
+      });
+      await t.storage.putBytes(manifestKey(key), Buffer.from(JSON.stringify(m, null, 2) + '\n'), {
+        signal: ctx.signal,
+        contentType: 'application/json',
+        ifAbsent: true,
+        tags: { tier: tiers[i]! }, // the manifest expires with its dump
+      });
+      manifest ??= m;
+      stored.push({ target: t.storage.description, key: t.keyPrefix + key });
+    } catch (e) {
+      if (ctx.signal.aborted || !tee) throw e;
+      targetErrors[i] = e;
+      log.error({ target: t.storage.description, err: messageOf(e) }, 'this target failed after its upload: the backup there is incomplete (no manifest)');
+    }
+  }
+  if (!manifest) throw firstError(targetErrors.filter((e) => e !== undefined));
   const durationMs = Date.now() - t0;
   log.info(
     {
       database: dbName,
-      key: o.keyPrefix + key,
+      key: stored.length === 1 ? stored[0]!.key : key,
       tier,
+      ...(targets.length > 1 ? { targets: stored.map((x) => x.target) } : {}),
       sql: humanBytes(scan.bytes),
       stored: humanBytes(measure.bytes),
       duration: humanDuration(durationMs),
@@ -311,9 +376,14 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
       tables: scan.tables.length,
       ...(o.defaultFolder ? { folder: o.defaultFolder } : {}),
     },
-    o.defaultFolder ? `backup complete, stored in the default folder ${o.defaultFolder} (no --to or PGBACKUP_TARGET given)` : 'backup complete',
+    o.defaultFolder
+      ? `backup complete, stored in the default folder ${o.defaultFolder} (no --to or PGBACKUP_TARGET given)`
+      : stored.length < targets.length
+        ? `backup stored in ${stored.length} of ${targets.length} targets`
+        : 'backup complete',
   );
-  return { key, manifestKey: manifestKey(key), database: dbName, tier, sqlBytes: scan.bytes, storedBytes: measure.bytes, durationMs, sha256: manifest.sha256 };
+  const failedTargets = targets.flatMap((t, i) => (targetErrors[i] === undefined ? [] : [{ target: t.storage.description, error: targetErrors[i] }]));
+  return { key, manifestKey: manifestKey(key), database: dbName, tier, sqlBytes: scan.bytes, storedBytes: measure.bytes, durationMs, sha256: manifest.sha256, stored, failedTargets };
 }
 
 export async function loadEncryption(cfg: Pick<BackupConfig, 'noEncryption' | 'recipients' | 'recipientsFile' | 'passphraseFile' | 'scryptLogN'>): Promise<Encryption | null> {
@@ -343,8 +413,7 @@ export async function encryptionForIdentities(ids: Secret<string[]>, passphrase:
 export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise<void> {
   const encryption = await loadEncryption(cfg);
   if (!encryption) ctx.log.warn('--no-encryption: this backup is stored unencrypted');
-  const storage = openStorage(cfg.target);
-  const keyPrefix = cfg.target.kind === 's3' ? cfg.target.prefix : '';
+  const [first, ...more] = cfg.targets.map((t) => ({ storage: openStorage(t), keyPrefix: t.kind === 's3' ? t.prefix : '' }));
   const defaultFolder = cfg.targetIsDefault && cfg.target.kind === 'folder' ? resolvePath(cfg.target.path) : undefined;
 
   const timeoutAc = new AbortController();
@@ -373,8 +442,8 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
     for (const job of jobs) {
       try {
         const r = await runOneBackup(runCtx, {
-          storage,
-          keyPrefix,
+          ...first!,
+          also: more,
           conn: cfg.source,
           database: job.database,
           globals: job.globals,
@@ -388,7 +457,16 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
           defaultFolder,
         });
         results.push(r);
-        ctx.out(keyPrefix + r.key + '\n');
+        for (const k of new Set(r.stored.map((x) => x.key))) ctx.out(k + '\n');
+        if (r.failedTargets.length) {
+          // The backup is in the other targets, complete; the run still fails (exit 4), naming where it is missing.
+          const names = r.failedTargets.map((f) => `${f.target} (${messageOf(f.error)})`).join('; ');
+          throw new StorageError(
+            'TARGET_FAILED',
+            `backup of ${r.database} failed in ${r.failedTargets.length} of ${r.stored.length + r.failedTargets.length} targets: ${names}; ` +
+              `it is complete in ${r.stored.map((x) => x.target).join(', ')}`,
+          );
+        }
       } catch (e) {
         if (timeoutAc.signal.aborted && !ctx.signal.aborted) throw timeoutAc.signal.reason;
         if (ctx.signal.aborted || jobs.length === 1) throw e;

@@ -1,4 +1,5 @@
 /** Targets: where backups live, parsed from a string and the environment (no I/O). */
+import { resolve } from 'node:path';
 import { UsageError } from '../support/errors.js';
 import { normalisePrefix } from '../model/keys.js';
 import type { Target } from './index.js';
@@ -38,4 +39,26 @@ export function parseTarget(raw: string, env: NodeJS.ProcessEnv, field: string):
   if (raw.trim() === '') throw new UsageError(`${field}: empty`);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) throw new UsageError(`${field}: unsupported target "${raw.split('://')[0]}://" (expected s3://bucket/prefix/ or a folder path)`);
   return { kind: 'folder', path: raw };
+}
+
+/**
+ * PGBACKUP_TARGET (and the default of --from): one target, or several separated by whitespace
+ * for `backup` (every one gets the backup). In a list, each entry must be an s3:// URL or an
+ * absolute folder path: a folder path holding a space, set before lists existed, is refused
+ * rather than split into two relative folders.
+ */
+export function parseEnvTargets(raw: string, env: NodeJS.ProcessEnv, field = 'PGBACKUP_TARGET'): Target[] {
+  const parts = raw.trim().split(/\s+/).filter(Boolean);
+  if (parts.length <= 1) return [parseTarget(raw.trim() === '' ? raw : raw.trim(), env, field)];
+  return parts.map((p, i) => {
+    if (!/^s3:\/\//i.test(p) && !p.startsWith('/')) {
+      throw new UsageError(`${field}: entry #${i + 1} "${p}" of a list of targets must be an s3:// URL or an absolute folder path (a folder whose path holds whitespace can only be given with --to)`);
+    }
+    return parseTarget(p, env, `${field} #${i + 1}`);
+  });
+}
+
+/** The same target twice would race itself for the key: refused. */
+export function targetId(t: Target): string {
+  return t.kind === 's3' ? `s3://${t.bucket}/${t.prefix}` : `folder:${resolve(t.path)}`;
 }
