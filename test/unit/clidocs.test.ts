@@ -37,7 +37,7 @@ describe('help, completion and man page follow the parser (no option undocumente
 
   it('the environment variables the options read are named in their help', () => {
     const env = (cmd: string, name: string) => DOCS[cmd]!.options[name]!.env ?? '';
-    expect(env('backup', 'to')).toBe('PGBACKUP_TARGET');
+    expect(env('backup', 'to')).toContain('PGBACKUP_TARGET');
     expect(env('backup', 'database')).toContain('DATABASE_URL');
     expect(env('backup', 'recipient')).toContain('PGBACKUP_RECIPIENTS');
     expect(env('backup', 'part-size')).toBe('PGBACKUP_S3_PART_SIZE');
