@@ -189,6 +189,21 @@ export const DOCS: Record<string, CommandDoc> = {
       json: { help: 'print the decisions as one JSON document' },
     },
   },
+  status: {
+    synopsis: 'pgbackup status [--from TARGET] [--database NAME]... [--max-age DURATION] [--json]',
+    summary: 'newest and newest verified backup per database; freshness check',
+    about:
+      'Per database: the newest complete full backup (key, time and age, stored size, tier, how long it took), the newest full backup ' +
+      'that passed verify (from the {key}.verified.json record verify writes beside the manifest) and the stored size of the last ' +
+      'full backups with the change on the previous one. With --max-age it is a freshness check: exit 8 when a database\'s newest ' +
+      'complete full backup is older than DURATION or it has none (a database named with --database that has no backup; no backups at all).',
+    options: {
+      from: TARGET_FROM,
+      database: { arg: 'NAME', help: 'only this database (repeatable); a named database without backups is reported as such', default: 'every database in the target' },
+      'max-age': { arg: 'DURATION', help: "exit 8 when a database's newest complete full backup is older than this, e.g. 26h", default: 'no check' },
+      json: { help: 'one JSON document' },
+    },
+  },
 };
 
 /** Commands that are not in the parser: they take no options. */
@@ -218,6 +233,7 @@ export const EXIT_CODES: [string, string][] = [
   ['5', 'crypto: no identity matches, wrong passphrase, data truncated or tampered'],
   ['6', 'restore failed; the target is as it was before'],
   ['7', 'verification mismatch (checksum, row counts, missing manifest)'],
+  ['8', "stale: status --max-age found a database whose newest complete full backup is older, or none"],
   ['130, 143', 'interrupted by SIGINT / SIGTERM, after cleaning up'],
 ];
 
@@ -278,7 +294,7 @@ export function commandHelp(cmd: string): string {
     ...optionLines(COMMON, COMMON_DOCS),
     '',
     'Exit codes: 0 done, 1 bug, 2 usage/configuration, 3 dump failed, 4 storage failed, 5 crypto,',
-    '6 restore failed, 7 verification mismatch, 130/143 interrupted.',
+    '6 restore failed, 7 verification mismatch, 8 stale (status --max-age), 130/143 interrupted.',
   ].join('\n');
 }
 
@@ -297,7 +313,7 @@ export function mainHelp(): string {
     '',
     'Run "pgbackup help <command>" (or "pgbackup <command> --help") for a command\'s options.',
     'Exit codes: 0 done, 1 bug, 2 usage/configuration, 3 dump failed, 4 storage failed, 5 crypto,',
-    '6 restore failed, 7 verification mismatch, 130/143 interrupted.',
+    '6 restore failed, 7 verification mismatch, 8 stale (status --max-age), 130/143 interrupted.',
   ].join('\n');
 }
 

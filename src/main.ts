@@ -19,6 +19,7 @@ const RUN: Record<string, () => Promise<Command>> = {
   keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
   bucket: async () => (await import('./commands/bucket.js')).bucketCommand,
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
 };
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {

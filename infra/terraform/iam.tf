@@ -74,8 +74,9 @@ data "aws_iam_policy_document" "restorer" {
   }
 }
 
-# The weekly verify job: reads and lists backups, and reads the bucket's settings for
-# `pgbackup bucket check`. A restore taken by `pgbackup restore` also writes a safety
+# The weekly verify job: reads and lists backups, reads the bucket's settings for
+# `pgbackup bucket check`, and writes the verify records ({key}.verified.json, tagged with the
+# backup's tier so lifecycle expires them with it) that `pgbackup status` reads. A restore taken by `pgbackup restore` also writes a safety
 # backup: give the operator the writer policy as well when that is wanted.
 data "aws_iam_policy_document" "verifier" {
   source_policy_documents = [data.aws_iam_policy_document.restorer.json]
@@ -90,6 +91,11 @@ data "aws_iam_policy_document" "verifier" {
       "s3:GetLifecycleConfiguration",
     ]
     resources = [aws_s3_bucket.backups.arn]
+  }
+  statement {
+    sid       = "WriteVerifyRecords"
+    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = ["${local.objects_arn}.verified.json"]
   }
 }
 

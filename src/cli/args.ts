@@ -169,6 +169,15 @@ Apply the tier retention (PGBACKUP_KEEP_*_DAYS) to a folder target, and remove i
 and partial files idle for over a day. Dry run unless --apply. Never deletes the newest complete
 full backup of a database. S3 targets are refused (exit 2): use bucket lifecycle.`,
   },
+  status: {
+    positionals: 0,
+    spec: { from: S, database: M, 'max-age': S, json: B },
+    usage: `pgbackup status [--from TARGET] [--database NAME]... [--max-age DURATION] [--json]
+
+Per database: the newest complete full backup (key, age, size, tier, duration), the newest
+verified one and the size trend. --max-age exits 8 when a database's newest full backup is
+older, or a database named with --database has none.`,
+  },
 };
 
 export const MAIN_USAGE = `pgbackup: PostgreSQL backups to S3 or a folder, gzip-compressed and age-encrypted.
@@ -184,13 +193,14 @@ Commands:
   keygen     create an age identity
   bucket     check an S3 bucket, print or apply lifecycle rules
   prune      apply the retention to a folder target
+  status     newest and newest verified backup per database; freshness check
 
 Common options:
   --log-format json|pretty  --log-level LEVEL  --quiet  --help  --version
 
 Run "pgbackup <command> --help" for a command's options. Exit codes: 0 done, 1 bug,
 2 usage/configuration, 3 dump failed, 4 storage failed, 5 crypto, 6 restore failed,
-7 verification mismatch, 130/143 interrupted.`;
+7 verification mismatch, 8 stale (status --max-age), 130/143 interrupted.`;
 
 export interface Parsed {
   command: string | null;

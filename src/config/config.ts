@@ -511,3 +511,21 @@ export function pruneConfig(p: Parsed, env: Env): Readonly<PruneConfig> {
   probs.done();
   return Object.freeze({ path: (target as Target & { kind: 'folder' }).path, database: str(p.values.database), apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });
 }
+
+export interface StatusConfig {
+  target: Target;
+  /** --database, repeatable; empty: every database in the target. */
+  databases: string[];
+  maxAgeMs: number | undefined;
+  json: boolean;
+}
+
+export function statusConfig(p: Parsed, env: Env): Readonly<StatusConfig> {
+  const probs = new Problems();
+  const target = fromTarget(probs, p.values, env);
+  const maxAgeMs = probs.zod('--max-age', durationSchema, str(p.values['max-age']));
+  const databases = strs(p.values.database);
+  if (databases.some((d) => d === '')) probs.add('--database: empty name');
+  probs.done();
+  return Object.freeze({ target: target!, databases: [...new Set(databases)], maxAgeMs, json: bool(p.values.json) });
+}

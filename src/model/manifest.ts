@@ -16,6 +16,8 @@ export const manifestSchema = z.object({
   key: z.string(),
   createdAt: z.string(),
   finishedAt: z.string(),
+  /** Milliseconds from the start to the stored, checked dump. Absent in old manifests: see durationOf. */
+  durationMs: z.number().optional(),
   tool: z.object({ name: z.string(), version: z.string() }),
   server: z.object({ version: z.string() }),
   pgDump: z.object({ version: z.string(), options: z.array(z.string()) }),
@@ -61,6 +63,7 @@ export function buildManifest(m: {
   key: string;
   createdAt: string;
   finishedAt: string;
+  durationMs?: number | undefined;
   toolVersion: string;
   serverVersion: string;
   pgDumpVersion: string;
@@ -87,6 +90,7 @@ export function buildManifest(m: {
     key: m.key,
     createdAt: m.createdAt,
     finishedAt: m.finishedAt,
+    ...(m.durationMs !== undefined ? { durationMs: m.durationMs } : {}),
     tool: { name: 'pgbackup', version: m.toolVersion },
     server: { version: m.serverVersion },
     pgDump: { version: m.pgDumpVersion, options: m.pgDumpOptions },
@@ -103,6 +107,44 @@ export function buildManifest(m: {
     ...(filters.length ? { filters } : {}),
     ...(kind === 'safety' && m.safetyFor ? { safetyFor: m.safetyFor } : {}),
   };
+}
+
+/** How long the backup took: recorded, or (old manifests) from its start and end to the second. */
+export function durationOf(m: Pick<Manifest, 'durationMs' | 'createdAt' | 'finishedAt'>): number | null {
+  if (m.durationMs !== undefined) return m.durationMs;
+  const d = Date.parse(m.finishedAt) - Date.parse(m.createdAt);
+  return Number.isFinite(d) && d >= 0 ? d : null;
+}
+
+/**
+ * What `verify` records beside a manifest, as `{dump key}.verified.json` (keys.ts verifiedKey):
+ * the outcome of the last verification of that backup. On S3 it carries the backup's tier tag,
+ * so lifecycle expires it with its dump; prune deletes it with its dump.
+ */
+export const verifyRecordSchema = z.object({
+  format: z.literal(1),
+  key: z.string(),
+  database: z.string(),
+  kind: z.enum(['full', 'partial', 'safety']),
+  tier: z.enum(['daily', 'weekly', 'monthly', 'yearly']),
+  verifiedAt: z.string(),
+  ok: z.boolean(),
+  exitCode: z.number(),
+  /** Restored into a scratch database too (--restore-into). */
+  restored: z.boolean(),
+  durationMs: z.number(),
+  checks: z.array(z.object({ check: z.string(), ok: z.boolean(), detail: z.string() })),
+  tool: z.object({ name: z.string(), version: z.string() }),
+});
+export type VerifyRecord = z.infer<typeof verifyRecordSchema>;
+
+export function parseVerifyRecord(bytes: Buffer): VerifyRecord | null {
+  try {
+    const r = verifyRecordSchema.safeParse(JSON.parse(bytes.toString('utf8')));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Tables whose rows in the dump differ from the manifest's (manifest tables first, then extras). */

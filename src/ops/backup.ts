@@ -329,6 +329,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
         key: t.keyPrefix + key,
         createdAt: isoSeconds(start),
         finishedAt: isoSeconds(finished),
+        durationMs: finished.getTime() - t0,
         toolVersion: toolVersion(),
         serverVersion: server.version,
         pgDumpVersion: bin.version,

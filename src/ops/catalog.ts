@@ -1,5 +1,5 @@
 /** What backups a target holds: dumps paired with their manifests. */
-import { isManifestKey, isoSeconds, manifestKey, parseKey, type ParsedKey } from '../model/keys.js';
+import { VERIFIED_SUFFIX, isManifestKey, isoSeconds, manifestKey, parseKey, type ParsedKey } from '../model/keys.js';
 import type { Storage } from '../storage/index.js';
 import { manifestKind, parseManifest, type Manifest } from '../model/manifest.js';
 import { messageOf } from '../support/errors.js';
@@ -11,13 +11,20 @@ export interface BackupEntry extends ParsedKey {
   complete: boolean;
   /** The manifest's stored size (from the listing), when it exists. */
   manifestSize?: number | undefined;
+  /** A verify record (`.verified.json`) exists beside it. */
+  verified?: boolean;
 }
 
 /** Every dump under `prefix` (relative to the target), newest first. */
 export async function listBackups(storage: Storage, prefix: string, signal: AbortSignal, database?: string): Promise<BackupEntry[]> {
   const dumps = new Map<string, { size: number; lastModified: Date; parsed: ParsedKey }>();
   const manifests = new Map<string, number>();
+  const verified = new Set<string>();
   for await (const o of storage.list(prefix, signal)) {
+    if (o.key.endsWith(VERIFIED_SUFFIX)) {
+      verified.add(o.key.slice(0, -VERIFIED_SUFFIX.length));
+      continue;
+    }
     if (isManifestKey(o.key)) {
       manifests.set(o.key.slice(0, -'.json'.length), o.size);
       continue;
@@ -28,7 +35,7 @@ export async function listBackups(storage: Storage, prefix: string, signal: Abor
     dumps.set(o.key, { size: o.size, lastModified: o.lastModified, parsed });
   }
   const out: BackupEntry[] = [];
-  for (const [key, d] of dumps) out.push({ ...d.parsed, size: d.size, lastModified: d.lastModified, complete: manifests.has(key), manifestSize: manifests.get(key) });
+  for (const [key, d] of dumps) out.push({ ...d.parsed, size: d.size, lastModified: d.lastModified, complete: manifests.has(key), manifestSize: manifests.get(key), verified: verified.has(key) });
   out.sort((a, b) => b.time.getTime() - a.time.getTime() || b.seq - a.seq || (a.key < b.key ? 1 : -1));
   return out;
 }

@@ -8,10 +8,10 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { VerifyConfig } from '../config/config.js';
-import { type Context, humanDuration } from '../support/context.js';
+import { type Context, humanDuration, toolVersion } from '../support/context.js';
 import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, InterruptedError, classify, classifyData, isPgBackupError, classOf, exitCodeOfClass, messageOf, worseClass, type ErrorClass } from '../support/errors.js';
 import { listBackups, selectBackup } from './catalog.js';
-import { dbPrefix } from '../model/keys.js';
+import { dbPrefix, verifiedKey } from '../model/keys.js';
 import { openStorage } from '../storage/index.js';
 import { displayKey, locate, openBackup, readManifest, type Located } from './open.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
@@ -19,7 +19,7 @@ import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecret
 import { dropDatabase } from '../pg/db.js';
 import { createScratchLike } from './restore-props.js';
 import { withDatabase, type ConnInfo } from '../pg/conn.js';
-import { rowCountDifferences, type Manifest } from '../model/manifest.js';
+import { manifestKind, rowCountDifferences, type Manifest, type VerifyRecord } from '../model/manifest.js';
 
 export interface Check {
   check: string;
@@ -36,9 +36,12 @@ export interface Report {
   restoreMs?: number;
   /** The class of the worst finding (not printed). */
   worst?: ErrorClass | null;
+  /** The verify record written beside the manifest (not printed). */
+  record?: VerifyRecord | undefined;
 }
 
 export async function verifyOne(ctx: Context, located: Located, secrets: LoadedSecrets, restoreInto?: ConnInfo): Promise<Report> {
+  const t0 = Date.now();
   const checks: Check[] = [];
   // The worst finding so far, ranked by error class (support/errors.ts).
   let worst: ErrorClass | null = null;
@@ -94,7 +97,45 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
   if (restoreInto && readOk) await restoreCheck(ctx, located, secrets, restoreInto, manifest, scan, report, (c, d, x) => (x ? fail(c, d, x) : pass(c, d)));
   report.worst = worst;
   report.exitCode = exitCodeOfClass(worst);
+  if (manifest) report.record = await recordVerify(ctx, located, manifest, report, Boolean(restoreInto && readOk), t0);
   return report;
+}
+
+/**
+ * Write the outcome beside the manifest as `{key}.verified.json` (status reads it). Tagged with
+ * the backup's tier on S3, so lifecycle expires it with the dump. A failure to write it (a
+ * verifier that may only read) is a warning: the verification itself stands.
+ */
+async function recordVerify(ctx: Context, located: Located, manifest: Manifest, report: Report, restored: boolean, t0: number): Promise<VerifyRecord | undefined> {
+  const record: VerifyRecord = {
+    format: 1,
+    key: manifest.key,
+    database: manifest.database,
+    kind: manifestKind(manifest),
+    tier: manifest.tier,
+    verifiedAt: new Date().toISOString(),
+    ok: report.exitCode === 0,
+    exitCode: report.exitCode,
+    restored,
+    durationMs: Date.now() - t0,
+    checks: report.checks,
+    tool: { name: 'pgbackup', version: toolVersion() },
+  };
+  try {
+    await located.storage.putBytes(verifiedKey(located.key), Buffer.from(JSON.stringify(record, null, 2) + '\n'), {
+      signal: ctx.signal,
+      contentType: 'application/json',
+      tags: { tier: manifest.tier },
+    });
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    ctx.log.warn(
+      { key: located.display, err: messageOf(e) },
+      `could not record the verification beside the manifest (${verifiedKey(located.key)}); status will not show it. On S3 the verifier needs s3:PutObject and s3:PutObjectTagging on *.verified.json`,
+    );
+    return undefined;
+  }
+  return record;
 }
 
 /** Restore into a scratch database that we create and always drop. */
@@ -181,7 +222,7 @@ export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise
       for (const c of r.checks) ctx.out(`     ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}\n`);
     }
   }
-  if (cfg.json) ctx.out(JSON.stringify({ ok: worst === null, exitCode: exitCodeOfClass(worst), backups: reports.map(({ worst: _w, ...r }) => r) }, null, 2) + '\n');
+  if (cfg.json) ctx.out(JSON.stringify({ ok: worst === null, exitCode: exitCodeOfClass(worst), backups: reports.map(({ worst: _w, record: _r, ...r }) => r) }, null, 2) + '\n');
   else if (reports.length > 1) {
     const bad = reports.filter((r) => r.exitCode !== 0);
     ctx.out(`\n${reports.length} backup(s) verified: ${reports.length - bad.length} good, ${bad.length} bad\n`);

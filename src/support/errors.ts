@@ -53,6 +53,14 @@ export class VerifyError extends PgBackupError {
   readonly exitCode = 7;
 }
 
+/**
+ * 8: freshness check failed (`status --max-age`): a database's newest complete full backup is
+ * older than allowed, or there is none.
+ */
+export class StaleError extends PgBackupError {
+  readonly exitCode = 8;
+}
+
 /** 130 / 143: interrupted. */
 export class InterruptedError extends PgBackupError {
   readonly exitCode: number;
