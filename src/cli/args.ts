@@ -72,7 +72,7 @@ backup protects.`,
       latest: B, at: S, from: S, database: S, to: S, identity: M, 'passphrase-file': S, create: B,
       'db-encoding': S, 'db-locale': S, 'create-with-defaults': B, 'apply-database-properties': B,
       clean: B, 'no-safety-backup': B, yes: B, 'no-owner': B, json: B, 'any-kind': B, 'lock-timeout': S,
-      jobs: S, 'terminate-connections': B, list: B,
+      jobs: S, 'terminate-connections': B, list: B, table: M, schema: M, 'exclude-table': M,
     },
     usage: `pgbackup restore [KEY | FILE | --latest | --at TIME] --to URL [options]
 
@@ -100,6 +100,17 @@ Target:
 Look inside:
   --list                    print the backup's entries and restore nothing: one a line, tab-separated
                             type, schema, name, owner, rows (of each table's data); --json: one document
+Selective restore (one transaction; objects that exist in the target are replaced, with --clean):
+  --table SCHEMA.NAME       restore this table: definition, data, indexes, constraints, triggers,
+                            rules, policies, grants, comments, its sequences; partitions of a
+                            partitioned table come along (repeatable; * and ? match any characters
+                            and one character; "quote" a part to keep case, dots and spaces)
+  --schema NAME             restore this schema and everything in it (repeatable; patterns as above)
+  --exclude-table SCHEMA.NAME
+                            leave this table out of what --table / --schema select (repeatable)
+                            A foreign key or partition attachment to a table not restored is left out
+                            and named; anything else in the target that depends on a replaced object
+                            stops the restore before it changes anything (exit 6)
 Parallel restore:
   --jobs N                  load over N psql sessions (default 1: one session, one transaction).
                             With N > 1 table data loads concurrently (long tables in chunks) and

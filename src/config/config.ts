@@ -14,6 +14,7 @@ import { parseTarget, parseEnvTargets, targetId, type Target } from '../storage/
 export { parseTarget };
 import type { Parsed } from '../cli/args.js';
 import { recipientKind, recipientProblem } from '../crypto/age.js';
+import { parseQualifiedPattern, parseSchemaPattern, type Selection } from '../model/selection.js';
 
 export type Env = NodeJS.ProcessEnv;
 
@@ -348,6 +349,8 @@ export interface RestoreConfig extends SecretsConfig {
   terminateConnections: boolean;
   /** Print the backup's entries; restore nothing. */
   list: boolean;
+  /** --table / --schema / --exclude-table: a selective restore. */
+  selection: Selection | undefined;
 }
 
 /** Sessions of a restore unless --jobs says otherwise (see docs: why this default). */
@@ -380,6 +383,9 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   if (bool(v['create-with-defaults']) && str(v['db-locale']) !== undefined) probs.add('--create-with-defaults and --db-locale: give one of them');
   const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
   const lockTimeoutMs = probs.zod('--lock-timeout', durationSchema, str(v['lock-timeout']));
+  const selection = selectionConfig(probs, v);
+  if (selection && list) probs.add("--list prints every entry of the backup; --table, --schema and --exclude-table do not go with it");
+  if (selection && str(v.jobs) !== undefined && str(v.jobs) !== '1') probs.add('--table, --schema, --exclude-table: a selective restore runs in one session, one transaction; --jobs does not go with it');
   const jobsRaw = str(v.jobs);
   const jobs = jobsRaw === undefined ? DEFAULT_RESTORE_JOBS : /^\d+$/.test(jobsRaw) && Number(jobsRaw) >= 1 && Number(jobsRaw) <= 64 ? Number(jobsRaw) : (probs.add('--jobs: a whole number from 1 to 64'), 1);
   probs.done();
@@ -389,6 +395,7 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     jobs,
     terminateConnections: bool(v['terminate-connections']),
     list,
+    selection,
     latest,
     at,
     anyKind: bool(v['any-kind']),
@@ -406,6 +413,30 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     recipients: envRecipients,
     json: bool(v.json),
   });
+}
+
+/** The selective-restore options (model/selection.ts), or undefined when none is given. */
+function selectionConfig(probs: Problems, v: Parsed['values']): Selection | undefined {
+  const list = (x: unknown) => (Array.isArray(x) ? (x as string[]) : []);
+  const sel: Selection = { tables: [], schemas: [], excludeTables: [] };
+  for (const t of list(v.table)) {
+    const p = parseQualifiedPattern('--table', t);
+    if (typeof p === 'string') probs.add(p);
+    else sel.tables.push(p);
+  }
+  for (const t of list(v.schema)) {
+    const p = parseSchemaPattern(t);
+    if (typeof p === 'string') probs.add(p);
+    else sel.schemas.push(p);
+  }
+  for (const t of list(v['exclude-table'])) {
+    const p = parseQualifiedPattern('--exclude-table', t);
+    if (typeof p === 'string') probs.add(p);
+    else sel.excludeTables.push(p);
+  }
+  if (!list(v.table).length && !list(v.schema).length && !list(v['exclude-table']).length) return undefined;
+  if (!list(v.table).length && !list(v.schema).length) probs.add('--exclude-table narrows what --table or --schema select: give one of them');
+  return sel;
 }
 
 export interface VerifyConfig extends SecretsConfig {

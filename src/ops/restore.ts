@@ -26,6 +26,8 @@ import { createTargetDatabase, dropCreated, propertiesPostamble, type CreatedDb 
 import type { DatabaseProperties } from '../model/dbprops.js';
 import { tableKey } from '../pg/db.js';
 import { prepareTablespaces } from './tablespaces.js';
+import { restoreSelective } from './restore-selective.js';
+import { isSelective } from '../model/selection.js';
 
 export interface LoadedSecrets {
   identities: Secret<string[]>;
@@ -216,8 +218,42 @@ export async function compareCounts(ctx: Context, dest: ConnInfo, expected: Arra
   return out;
 }
 
+/** The safety backup of the target before a restore replaces (some of) its contents: its key. */
+export async function takeSafetyBackup(ctx: Context, cfg: Readonly<RestoreConfig>, secrets: LoadedSecrets, located: Located): Promise<string> {
+  const storage: Storage = openStorage(cfg.target);
+  const encryption =
+    secrets.identities.reveal().length || secrets.passphrase
+      ? await encryptionForIdentities(secrets.identities, secrets.passphrase)
+      : cfg.recipients.length
+        ? { recipients: cfg.recipients, scryptLogN: 18 }
+        : null;
+  if (!encryption) throw new UsageError('safety backup: no key to encrypt it with; give --identity or --passphrase-file (or PGBACKUP_RECIPIENTS), or --no-safety-backup');
+  ctx.log.info({ database: cfg.dest.database }, 'taking a safety backup of the target before replacing it');
+  const r = await runOneBackup(ctx, {
+    storage,
+    keyPrefix: cfg.target.kind === 's3' ? cfg.target.prefix : '',
+    conn: cfg.dest,
+    database: cfg.dest.database!,
+    encryption,
+    level: 6,
+    tier: 'daily',
+    dumpOptions: [`--lock-wait-timeout=${cfg.lockTimeoutMs}`],
+    queueSize: DEFAULT_QUEUE,
+    reason: `safety backup before restoring ${located.display}`,
+    kind: 'safety',
+    safetyFor: { restoring: located.display, database: cfg.dest.database!, host: cfg.dest.host ?? 'localhost', ...(cfg.dest.port ? { port: cfg.dest.port } : {}) },
+  }).catch(async (e) => {
+    const locked = await lockTimeoutError(cfg.dest, e, cfg.lockTimeoutMs);
+    if (locked) throw locked;
+    throw isPgBackupError(e) && !(e instanceof UsageError) ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;
+  });
+  ctx.log.info({ safetyBackup: r.key }, 'safety backup stored');
+  process.stderr.write(`safety backup: ${storage.kind === 'folder' ? `${storage.description}/` : storage.description}${r.key}\n`);
+  return r.key;
+}
+
 /** Ask on the terminal. Ctrl-C, end of input (Ctrl-D) or a signal there: exit 130, nothing changed. */
-async function confirm(ctx: Context, question: string): Promise<boolean> {
+export async function confirm(ctx: Context, question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   return new Promise<boolean>((resolve, reject) => {
     let settled = false;
@@ -246,7 +282,7 @@ async function confirm(ctx: Context, question: string): Promise<boolean> {
   });
 }
 
-function ago(ms: number): string {
+export function ago(ms: number): string {
   const m = Math.round(ms / 60000);
   if (m < 0) return 'in the future';
   if (m < 120) return `${m} minute(s) ago`;
@@ -310,6 +346,10 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     return;
   }
 
+  if (isSelective(cfg.selection)) {
+    if ((manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB) throw new UsageError('--table, --schema and --exclude-table select from a database\'s backup; this is the cluster globals backup');
+    return restoreSelective(ctx, cfg, cfg.selection, { located, manifest, opened, secrets, made });
+  }
   if (cfg.clean && !cfg.yes) {
     if (!process.stdin.isTTY || !process.stderr.isTTY) throw new UsageError('--clean replaces the target\'s contents: confirm with --yes when not on a terminal');
   }
@@ -356,38 +396,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     if (ended.length) ctx.log.warn({ sessions: ended.map(describeSession) }, `ended ${ended.length} other session(s) on the target (--terminate-connections)`);
   }
   if (state.hasTables) {
-    if (cfg.safetyBackup) {
-      const storage: Storage = openStorage(cfg.target);
-      const encryption =
-        secrets.identities.reveal().length || secrets.passphrase
-          ? await encryptionForIdentities(secrets.identities, secrets.passphrase)
-          : cfg.recipients.length
-            ? { recipients: cfg.recipients, scryptLogN: 18 }
-            : null;
-      if (!encryption) throw new UsageError('safety backup: no key to encrypt it with; give --identity or --passphrase-file (or PGBACKUP_RECIPIENTS), or --no-safety-backup');
-      ctx.log.info({ database: cfg.dest.database }, 'taking a safety backup of the target before replacing it');
-      const r = await runOneBackup(ctx, {
-        storage,
-        keyPrefix: cfg.target.kind === 's3' ? cfg.target.prefix : '',
-        conn: cfg.dest,
-        database: cfg.dest.database!,
-        encryption,
-        level: 6,
-        tier: 'daily',
-        dumpOptions: [`--lock-wait-timeout=${cfg.lockTimeoutMs}`],
-        queueSize: DEFAULT_QUEUE,
-        reason: `safety backup before restoring ${located.display}`,
-        kind: 'safety',
-        safetyFor: { restoring: located.display, database: cfg.dest.database!, host: cfg.dest.host ?? 'localhost', ...(cfg.dest.port ? { port: cfg.dest.port } : {}) },
-      }).catch(async (e) => {
-        const locked = await lockTimeoutError(cfg.dest, e, cfg.lockTimeoutMs);
-        if (locked) throw locked;
-        throw isPgBackupError(e) && !(e instanceof UsageError) ? new RestoreError('SAFETY_BACKUP', `the safety backup of the target failed, so nothing was restored: ${e.message}`, { cause: e }) : e;
-      });
-      safetyKey = r.key;
-      ctx.log.info({ safetyBackup: safetyKey }, 'safety backup stored');
-      process.stderr.write(`safety backup: ${storage.kind === 'folder' ? `${storage.description}/` : storage.description}${r.key}\n`);
-    }
+    if (cfg.safetyBackup) safetyKey = await takeSafetyBackup(ctx, cfg, secrets, located);
     preamble.push(...(await cleanStatements(cfg.dest, ctx.signal)));
   }
 

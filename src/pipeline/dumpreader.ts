@@ -259,8 +259,32 @@ export class DumpReader extends Transform {
     cb();
   }
 
+  private streamedDecision: string | null | undefined;
+  private droppingStmt = false;
+
+  /** What the rewrite makes of a statement (`text` its whole text, or its head when streamed). */
+  private decide(text: string, streamed: boolean): string | null | undefined {
+    const section: Section = this.sawHeader ? 'body' : CLEAN_RE.test(text) ? 'clean' : 'preamble';
+    if (section === 'clean' && this.o.skipClean) {
+      this.skippedClean++;
+      return null;
+    }
+    if (this.o.dropBlobTransaction && /^(BEGIN|COMMIT)\s*;$/i.test(text)) {
+      this.note(text.replace(/\s*;$/, '').toUpperCase());
+      return null;
+    }
+    const keep = this.o.rewrite?.({ text, meta: false, entry: this.entry, section, streamed });
+    if (keep === null) this.note(text.slice(0, 40).split(/\s+/).slice(0, 2).join(' '));
+    if (streamed && keep !== undefined && keep !== null && keep !== text) {
+      throw new DumpError('REWRITE_TOO_LONG', `a statement of over ${HOLD_LIMIT} bytes needs a rewrite the reader cannot make (${text.slice(0, 60)}...)`);
+    }
+    return keep;
+  }
+
   private startStatement(): void {
     this.inStmt = true;
+    this.droppingStmt = false;
+    this.streamedDecision = undefined;
     this.held = [];
     this.heldLen = 0;
     this.streamedStmt = false;
@@ -278,13 +302,17 @@ export class DumpReader extends Transform {
     const piece = buf.subarray(from, to);
     if (this.head.length < HEAD_KEEP) this.head += piece.subarray(0, HEAD_KEEP - this.head.length).toString('latin1');
     if (this.streamedStmt) {
-      out.push(piece);
+      if (!this.droppingStmt) out.push(piece);
       return;
     }
     this.held.push(piece);
     this.heldLen += piece.length;
     if (this.heldLen > HOLD_LIMIT && !this.objects) {
-      out.push(...this.held);
+      // Too long to hold: decided now, from its first HEAD_KEEP bytes. Kept, it streams
+      // through; dropped (a selective restore's other objects), its bytes are let go as they come.
+      this.streamedDecision = this.decide(this.head, true);
+      if (this.streamedDecision === null) this.droppingStmt = true;
+      else out.push(...this.held);
       this.held = [];
       this.heldLen = 0;
       this.streamedStmt = true;
@@ -712,7 +740,7 @@ export class DumpReader extends Transform {
     const streamed = this.streamedStmt;
     const pieces = streamed ? [] : [...this.held, buf.subarray(from, to)];
     if (streamed) {
-      out.push(buf.subarray(from, to));
+      if (!this.droppingStmt) out.push(buf.subarray(from, to));
     } else if (this.head.length < HEAD_KEEP) {
       this.head += buf.subarray(from, Math.min(to, from + HEAD_KEEP - this.head.length)).toString('latin1');
     }
@@ -728,20 +756,9 @@ export class DumpReader extends Transform {
       if (scs) this.standardStrings = scs[1]!.toLowerCase() === 'on';
     }
     const section: Section = this.sawHeader ? 'body' : CLEAN_RE.test(text) ? 'clean' : 'preamble';
-    let keep: string | null | undefined;
-    if (section === 'clean' && this.o.skipClean) {
-      keep = null;
-      this.skippedClean++;
-    } else if (this.o.dropBlobTransaction && /^(BEGIN|COMMIT)\s*;$/i.test(text)) {
-      keep = null;
-      this.note(text.replace(/\s*;$/, '').toUpperCase());
-    } else {
-      keep = this.o.rewrite?.({ text, meta: false, entry: this.entry, section, streamed });
-      if (keep === null) this.note(text.slice(0, 40).split(/\s+/).slice(0, 2).join(' '));
-    }
-    if (streamed && keep !== undefined && keep !== text) {
-      throw new DumpError('REWRITE_TOO_LONG', `a statement of over ${HOLD_LIMIT} bytes needs a rewrite the reader cannot make (${text.slice(0, 60)}...)`);
-    }
+    // A streamed statement was decided when it outgrew the hold.
+    const keep = streamed ? this.streamedDecision : this.decide(text, false);
+    this.droppingStmt = false;
     if (this.objects) {
       if (keep !== null) this.items.push({ t: 'stmt', text: keep ?? text, meta: false, entry: this.entry, section, copy: null });
     } else if (!streamed) {
