@@ -114,8 +114,8 @@ async function dependents(ci: ConnInfo, tableOids: number[], schemaOids: number[
        )
        SELECT DISTINCT d.classid::int8 AS classid, d.objid::int8 AS objid, pg_describe_object(d.classid, d.objid, 0) AS what,
               c.contype::text AS contype, c.conparentid::int8 AS conparent,
-              format('ALTER TABLE %I.%I DROP CONSTRAINT %I;', n.nspname, cl.relname, c.conname) AS drop,
-              format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s;', n.nspname, cl.relname, c.conname, pg_get_constraintdef(c.oid)) AS add
+              CASE WHEN c.contype = 'f' THEN format('ALTER TABLE %I.%I DROP CONSTRAINT %I;', n.nspname, cl.relname, c.conname) END AS drop,
+              CASE WHEN c.contype = 'f' THEN format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s;', n.nspname, cl.relname, c.conname, pg_get_constraintdef(c.oid)) END AS add
          FROM pg_depend d JOIN members m ON d.refclassid = m.classid AND d.refobjid = m.objid
          LEFT JOIN pg_constraint c ON d.classid = 'pg_constraint'::regclass AND c.oid = d.objid
          LEFT JOIN pg_class cl ON cl.oid = c.conrelid

@@ -87,7 +87,7 @@ function findWord(ts: Tok[], w: string, from: number): number {
   return -1;
 }
 
-const word = (ts: Tok[], i: number, ...ws: string[]) => ts[i]?.k === 'w' && ws.includes(ts[i]!.v);
+const word = (ts: Tok[], i: number, ...ws: string[]) => ts[i]?.k === 'w' && ws.includes(ts[i].v);
 
 /** A relation-like name: [schema, name] (raw, undecoded). */
 export type Raw2 = [string, string];
