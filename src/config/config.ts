@@ -13,7 +13,8 @@ import { parseTarget, parseEnvTargets, targetId, type Target } from '../storage/
 
 export { parseTarget };
 import type { Parsed } from '../cli/args.js';
-import { recipientKind, recipientProblem } from '../crypto/age.js';
+import { DEFAULT_SCRYPT_LOG_N, recipientKind, recipientProblem } from '../crypto/age.js';
+import { DEFAULT_LEVEL } from '../pipeline/compress.js';
 import { parseQualifiedPattern, parseSchemaPattern, type Selection } from '../model/selection.js';
 
 export type Env = NodeJS.ProcessEnv;
@@ -213,7 +214,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   if (passphraseFile && (recipients.length || recipientsFile) && !noEncryption) {
     probs.add('--passphrase-file: age cannot encrypt to a passphrase and to recipients at once; give one or the other');
   }
-  const compressLevel = probs.zod('--compress-level', intIn(0, 9), str(v['compress-level'])) ?? 6;
+  const compressLevel = probs.zod('--compress-level', intIn(0, 9), str(v['compress-level'])) ?? DEFAULT_LEVEL;
   const tier = probs.zod('--tier', z.enum(['auto', ...TIERS] as [string, ...string[]]), str(v.tier)) ?? 'auto';
   const partSize = probs.zod(str(v['part-size']) !== undefined ? '--part-size' : 'PGBACKUP_S3_PART_SIZE', sizeSchema, str(v['part-size']) ?? env.PGBACKUP_S3_PART_SIZE);
   if (partSize !== undefined && (partSize < 5 * 1024 ** 2 || partSize > 5 * 1024 ** 3)) probs.add('--part-size: S3 parts must be from 5MiB to 5GiB');
@@ -222,7 +223,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? 10 * 60_000;
   const healthcheckUrl = probs.zod('--healthcheck-url', httpUrl, str(v['healthcheck-url']));
   const webhookUrl = probs.zod('--webhook-url', httpUrl, str(v['webhook-url']));
-  const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(10, 22), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? 18;
+  const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(10, 22), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? DEFAULT_SCRYPT_LOG_N;
   const dumpOptions: string[] = [];
   for (const [flag, pgFlag] of [
     ['schema', '--schema'],

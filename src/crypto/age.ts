@@ -20,6 +20,9 @@ import {
 } from 'age-encryption';
 import { CryptoError, UsageError, messageOf } from '../support/errors.js';
 
+/** scrypt work factor (log2 N) for passphrase encryption: age's default. */
+export const DEFAULT_SCRYPT_LOG_N = 18;
+
 export const CHUNK = 64 * 1024;
 const TAG = 16;
 const ENC_CHUNK = CHUNK + TAG;
@@ -104,7 +107,7 @@ export async function makeHeader(opts: EncryptOptions): Promise<{ header: Buffer
   try {
     if (opts.passphrase !== undefined) {
       e.setPassphrase(opts.passphrase);
-      e.setScryptWorkFactor(opts.scryptLogN ?? 18);
+      e.setScryptWorkFactor(opts.scryptLogN ?? DEFAULT_SCRYPT_LOG_N);
     } else {
       if (opts.recipients.length === 0) throw new UsageError('no age recipient given');
       for (const r of opts.recipients) e.addRecipient(r);

@@ -13,7 +13,7 @@ import { DumpReader } from '../pipeline/dumpreader.js';
 import { ParallelGzip } from '../pipeline/compress.js';
 import { Measure } from '../pipeline/measure.js';
 import { Tee } from '../pipeline/tee.js';
-import { AgeEncryptStream, makeHeader, recipientOf } from '../crypto/age.js';
+import { AgeEncryptStream, DEFAULT_SCRYPT_LOG_N, makeHeader, recipientOf } from '../crypto/age.js';
 import { openStorage, type Storage } from '../storage/index.js';
 import { backupKey, isoSeconds, manifestKey, tierListPrefixes, tierPeriods, GLOBALS_DB, type Tier, type TierMark, type Chain } from '../model/keys.js';
 import { entryManifest, listBackups, type BackupEntry } from './catalog.js';
@@ -403,11 +403,11 @@ export async function loadEncryption(cfg: Pick<BackupConfig, 'noEncryption' | 'r
 
 /** Recipients for a safety backup when only identities are at hand. */
 export async function encryptionForIdentities(ids: Secret<string[]>, passphrase: Secret | undefined): Promise<Encryption> {
-  if (passphrase) return { recipients: [], passphrase, scryptLogN: 18 };
+  if (passphrase) return { recipients: [], passphrase, scryptLogN: DEFAULT_SCRYPT_LOG_N };
   const recipients: string[] = [];
   for (const id of ids.reveal()) recipients.push(await recipientOf(id));
   const kinds = new Set(recipients.map((r) => (r.startsWith('age1pq1') ? 'pq' : 'c')));
-  return { recipients: kinds.size > 1 ? recipients.filter((r) => r.startsWith('age1pq1')) : recipients, scryptLogN: 18 };
+  return { recipients: kinds.size > 1 ? recipients.filter((r) => r.startsWith('age1pq1')) : recipients, scryptLogN: DEFAULT_SCRYPT_LOG_N };
 }
 
 /** `backup`: every database the configuration names, with timeouts and notifications. */

@@ -148,7 +148,6 @@ export interface Opened {
   measure: Measure;
   /** Stored bytes -> SQL text. */
   stages: Array<Readable | Transform>;
-  recipientsMatched: boolean;
 }
 
 /** Read the first bytes of a stream without losing them: returns them and a stream of everything. */
@@ -226,5 +225,5 @@ export async function openBackup(ctx: Context, located: Located, secrets: Decryp
     stages.push(stream);
   }
   if (chain.gzip) stages.push(createDecompressor());
-  return { located, chain, measure, stages, recipientsMatched: chain.age };
+  return { located, chain, measure, stages };
 }

@@ -11,6 +11,8 @@ import { PsqlSink } from '../pipeline/psql.js';
 import { DumpReader, type Rewrite, type TableCount } from '../pipeline/dumpreader.js';
 import { locate, openBackup, readManifest, type Located } from './open.js';
 import { openStorage, type Storage, type Target } from '../storage/index.js';
+import { DEFAULT_SCRYPT_LOG_N } from '../crypto/age.js';
+import { DEFAULT_LEVEL } from '../pipeline/compress.js';
 import { readIdentities, readPassphrase } from '../crypto/secretfiles.js';
 import { Secret } from '../support/secret.js';
 import { dbPrefix, parseKey, GLOBALS_DB } from '../model/keys.js';
@@ -225,7 +227,7 @@ export async function takeSafetyBackup(ctx: Context, cfg: Readonly<RestoreConfig
     secrets.identities.reveal().length || secrets.passphrase
       ? await encryptionForIdentities(secrets.identities, secrets.passphrase)
       : cfg.recipients.length
-        ? { recipients: cfg.recipients, scryptLogN: 18 }
+        ? { recipients: cfg.recipients, scryptLogN: DEFAULT_SCRYPT_LOG_N }
         : null;
   if (!encryption) throw new UsageError('safety backup: no key to encrypt it with; give --identity or --passphrase-file (or PGBACKUP_RECIPIENTS), or --no-safety-backup');
   ctx.log.info({ database: cfg.dest.database }, 'taking a safety backup of the target before replacing it');
@@ -235,7 +237,7 @@ export async function takeSafetyBackup(ctx: Context, cfg: Readonly<RestoreConfig
     conn: cfg.dest,
     database: cfg.dest.database!,
     encryption,
-    level: 6,
+    level: DEFAULT_LEVEL,
     tier: 'daily',
     dumpOptions: [`--lock-wait-timeout=${cfg.lockTimeoutMs}`],
     queueSize: DEFAULT_QUEUE,

@@ -30,7 +30,6 @@ export class ParallelGzip extends Transform {
   private partsLen = 0;
   private readonly inflight: Promise<Buffer>[] = [];
   private dispatched = 0;
-  bytesIn = 0;
 
   constructor(opts: GzipOptions) {
     super({ highWaterMark: 1 << 20 });
@@ -58,7 +57,6 @@ export class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytesIn += chunk.length;
     this.parts.push(chunk);
     this.partsLen += chunk.length;
     if (this.partsLen < this.blockSize) return cb();
