@@ -105,7 +105,7 @@ export const DOCS: Record<string, CommandDoc> = {
       clean: { help: 'replace the contents of a target that already has tables' },
       yes: { help: 'confirm --clean when not on a terminal' },
       'no-safety-backup': { help: 'skip the backup of the target taken before --clean' },
-      'no-owner': { help: 'drop ALTER ... OWNER TO for roles the target lacks' },
+      'no-owner': { help: 'drop every ALTER ... OWNER TO (as pg_restore --no-owner): the objects belong to the restoring role' },
       json: { help: 'print the result (or, with --list, the entries) as JSON' },
       'lock-timeout': { arg: 'DURATION', help: 'give up when a lock is not granted within this time (exit 6 naming the sessions holding locks)', default: '1m' },
       'terminate-connections': { help: "end the target's other sessions after the confirmation" },

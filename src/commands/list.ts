@@ -1,20 +1,13 @@
 /** `pgbackup list`: newest first, one row per backup. */
 import type { Parsed } from '../cli/args.js';
 import { listConfig } from '../config/config.js';
-import { type Context, humanBytes } from '../support/context.js';
+import type { Context } from '../support/context.js';
+import { formatAge, formatBytes } from '../support/units.js';
 import { listBackups, type BackupEntry } from '../ops/catalog.js';
 import { dbPrefix, isoSeconds } from '../model/keys.js';
 import { openStorage, type Storage } from '../storage/index.js';
 import { entryManifest } from '../ops/catalog.js';
 import { filterOptions, manifestKind, type BackupKind, type Manifest } from '../model/manifest.js';
-
-function age(ms: number): string {
-  const m = Math.floor(ms / 60000);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h`;
-  return `${Math.floor(h / 24)}d`;
-}
 
 interface Details {
   tier?: string;
@@ -55,7 +48,7 @@ export async function listCommand(ctx: Context, parsed: Parsed): Promise<void> {
       key: e.key,
       database: e.database,
       time: isoSeconds(e.time),
-      age: age(now - e.time.getTime()),
+      age: formatAge(now - e.time.getTime()),
       ageSeconds: Math.floor((now - e.time.getTime()) / 1000),
       size: e.size,
       tier: d?.tier ?? (e.complete ? 'unknown' : '-'),
@@ -73,7 +66,7 @@ export async function listCommand(ctx: Context, parsed: Parsed): Promise<void> {
     ctx.out(`no backups in ${storage.description}${cfg.database ? ` for database "${cfg.database}"` : ''}\n`);
     return;
   }
-  const table = [['KEY', 'DATABASE', 'TIME (UTC)', 'AGE', 'SIZE', 'TIER', 'KIND', 'STATUS'], ...rows.map((r) => [r.key, r.database, r.time, r.age, humanBytes(r.size), r.tier, r.kind, r.status])];
+  const table = [['KEY', 'DATABASE', 'TIME (UTC)', 'AGE', 'SIZE', 'TIER', 'KIND', 'STATUS'], ...rows.map((r) => [r.key, r.database, r.time, r.age, formatBytes(r.size), r.tier, r.kind, r.status])];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   for (const r of table) ctx.out(r.map((cell, c) => (c === 4 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
   const incomplete = rows.filter((r) => r.status === 'incomplete').length;

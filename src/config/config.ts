@@ -5,40 +5,37 @@
  */
 import { z } from 'zod';
 import { UsageError } from '../support/errors.js';
-import { DEFAULT_QUEUE, MAX_PART, S3_MAX_PARTS } from '../model/plan.js';
+import { DEFAULT_QUEUE, MAX_PART, MAX_QUEUE, MIN_PART, S3_MAX_PARTS } from '../model/plan.js';
 import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from '../pg/conn.js';
 import { TIERS, type Tier } from '../model/keys.js';
-import { DEFAULT_RETENTION, type RetentionDays } from '../model/lifecycle.js';
-import { parseTarget, parseEnvTargets, targetId, type Target } from '../storage/target.js';
+import { DEFAULT_RETENTION, MAX_RETENTION_DAYS, MAX_RULE_PREFIX, type RetentionDays } from '../model/lifecycle.js';
+import { DEFAULT_TARGET, parseTarget, parseEnvTargets, targetId, type Target } from '../storage/target.js';
 
 export { parseTarget };
 import type { Parsed } from '../cli/args.js';
-import { DEFAULT_SCRYPT_LOG_N, recipientKind, recipientProblem } from '../crypto/age.js';
+import { DEFAULT_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N, recipientKind, recipientProblem } from '../crypto/age.js';
 import { DEFAULT_LEVEL } from '../pipeline/compress.js';
 import { parseQualifiedPattern, parseSchemaPattern, type Selection } from '../model/selection.js';
+import { DEFAULT_STALL_MS } from '../pipeline/dump.js';
+import { MINUTE, parseDuration, parseSize, sizeLabel } from '../support/units.js';
 
 export type Env = NodeJS.ProcessEnv;
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tib: 1024 ** 4 };
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 export const sizeSchema = z.string().transform((s, ctx) => {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(s);
-  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
+  const n = parseSize(s);
+  if (n === undefined) {
     ctx.addIssue({ code: 'custom', message: `not a size: "${s}" (e.g. 16MiB, 64M, 1GiB)` });
     return z.NEVER;
   }
-  return Math.round(Number(m[1]) * unit);
+  return n;
 });
 
 export const durationSchema = z.string().transform((s, ctx) => {
-  const parts = s.trim().match(/^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/) ? [...s.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)] : null;
-  if (!parts || parts.length === 0) {
+  const ms = parseDuration(s);
+  if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `not a duration: "${s}" (e.g. 90s, 10m, 2h, 1h30m)` });
     return z.NEVER;
   }
-  const ms = parts.reduce((t, p) => t + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0);
   if (ms <= 0) {
     ctx.addIssue({ code: 'custom', message: 'must be longer than zero' });
     return z.NEVER;
@@ -123,7 +120,7 @@ export function retentionConfig(env: Env): RetentionDays {
   const out: Record<string, number> = {};
   for (const t of TIERS) {
     const v = env[`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`];
-    out[t] = v === undefined ? DEFAULT_RETENTION[t] : probs.zod(`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`, intIn(1, 36500), v) ?? 0;
+    out[t] = v === undefined ? DEFAULT_RETENTION[t] : probs.zod(`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`, intIn(1, MAX_RETENTION_DAYS), v) ?? 0;
   }
   probs.done();
   return Object.freeze(out as unknown as RetentionDays);
@@ -190,7 +187,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   const targets =
     (toFlags.length
       ? toFlags.map((t, i) => probs.try(() => parseTarget(t, env, toFlags.length > 1 ? `--to #${i + 1}` : '--to')))
-      : probs.try(() => parseEnvTargets(env.PGBACKUP_TARGET ?? './backups', env)) ?? []
+      : probs.try(() => parseEnvTargets(env.PGBACKUP_TARGET ?? DEFAULT_TARGET, env)) ?? []
     ).filter((t): t is Target => t !== undefined);
   const seenTargets = new Set<string>();
   for (const t of targets) {
@@ -217,13 +214,13 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   const compressLevel = probs.zod('--compress-level', intIn(0, 9), str(v['compress-level'])) ?? DEFAULT_LEVEL;
   const tier = probs.zod('--tier', z.enum(['auto', ...TIERS] as [string, ...string[]]), str(v.tier)) ?? 'auto';
   const partSize = probs.zod(str(v['part-size']) !== undefined ? '--part-size' : 'PGBACKUP_S3_PART_SIZE', sizeSchema, str(v['part-size']) ?? env.PGBACKUP_S3_PART_SIZE);
-  if (partSize !== undefined && (partSize < 5 * 1024 ** 2 || partSize > 5 * 1024 ** 3)) probs.add('--part-size: S3 parts must be from 5MiB to 5GiB');
-  const queueSize = probs.zod(str(v['queue-size']) !== undefined ? '--queue-size' : 'PGBACKUP_S3_QUEUE_SIZE', intIn(1, 64), str(v['queue-size']) ?? env.PGBACKUP_S3_QUEUE_SIZE) ?? DEFAULT_QUEUE;
+  if (partSize !== undefined && (partSize < MIN_PART || partSize > MAX_PART)) probs.add(`--part-size: S3 parts must be from ${sizeLabel(MIN_PART)} to ${sizeLabel(MAX_PART)}`);
+  const queueSize = probs.zod(str(v['queue-size']) !== undefined ? '--queue-size' : 'PGBACKUP_S3_QUEUE_SIZE', intIn(1, MAX_QUEUE), str(v['queue-size']) ?? env.PGBACKUP_S3_QUEUE_SIZE) ?? DEFAULT_QUEUE;
   const timeoutMs = probs.zod('--timeout', durationSchema, str(v.timeout));
-  const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? 10 * 60_000;
+  const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? DEFAULT_STALL_MS;
   const healthcheckUrl = probs.zod('--healthcheck-url', httpUrl, str(v['healthcheck-url']));
   const webhookUrl = probs.zod('--webhook-url', httpUrl, str(v['webhook-url']));
-  const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(10, 22), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? DEFAULT_SCRYPT_LOG_N;
+  const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(MIN_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? DEFAULT_SCRYPT_LOG_N;
   const dumpOptions: string[] = [];
   for (const [flag, pgFlag] of [
     ['schema', '--schema'],
@@ -281,7 +278,7 @@ function secretsConfig(v: Parsed['values'], env: Env): SecretsConfig {
 function fromTarget(probs: Problems, v: Parsed['values'], env: Env): Target | undefined {
   const from = str(v.from);
   // A list in PGBACKUP_TARGET (made for backup): the commands that read take its first target.
-  return probs.try(() => (from !== undefined ? parseTarget(from, env, '--from') : parseEnvTargets(env.PGBACKUP_TARGET ?? './backups', env)[0]!));
+  return probs.try(() => (from !== undefined ? parseTarget(from, env, '--from') : parseEnvTargets(env.PGBACKUP_TARGET ?? DEFAULT_TARGET, env)[0]!));
 }
 
 /**
@@ -356,6 +353,9 @@ export interface RestoreConfig extends SecretsConfig {
 
 /** Sessions of a restore unless --jobs says otherwise (see docs: why this default). */
 export const DEFAULT_RESTORE_JOBS = 1;
+export const MAX_RESTORE_JOBS = 64;
+/** --lock-timeout's default: how long a restore statement waits for a lock before it gives up. */
+export const DEFAULT_LOCK_TIMEOUT_MS = MINUTE;
 
 export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   const v = p.values;
@@ -388,7 +388,7 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
   if (selection && list) probs.add("--list prints every entry of the backup; --table, --schema and --exclude-table do not go with it");
   if (selection && str(v.jobs) !== undefined && str(v.jobs) !== '1') probs.add('--table, --schema, --exclude-table: a selective restore runs in one session, one transaction; --jobs does not go with it');
   const jobsRaw = str(v.jobs);
-  const jobs = jobsRaw === undefined ? DEFAULT_RESTORE_JOBS : /^\d+$/.test(jobsRaw) && Number(jobsRaw) >= 1 && Number(jobsRaw) <= 64 ? Number(jobsRaw) : (probs.add('--jobs: a whole number from 1 to 64'), 1);
+  const jobs = jobsRaw === undefined ? DEFAULT_RESTORE_JOBS : /^\d+$/.test(jobsRaw) && Number(jobsRaw) >= 1 && Number(jobsRaw) <= MAX_RESTORE_JOBS ? Number(jobsRaw) : (probs.add(`--jobs: a whole number from 1 to ${MAX_RESTORE_JOBS}`), 1);
   probs.done();
   return Object.freeze({
     ...secretsConfig(v, env),
@@ -408,7 +408,7 @@ export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
     yes: bool(v.yes),
     safetyBackup: !bool(v['no-safety-backup']),
     noOwner: bool(v['no-owner']),
-    lockTimeoutMs: lockTimeoutMs ?? 60_000,
+    lockTimeoutMs: lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     createWith: { encoding: str(v['db-encoding']), locale: str(v['db-locale']), defaults: bool(v['create-with-defaults']) },
     applyDatabaseProperties: bool(v['apply-database-properties']),
     recipients: envRecipients,
@@ -515,7 +515,7 @@ export function bucketConfig(p: Parsed, env: Env): Readonly<BucketConfig> {
     if (target && target.kind !== 's3') probs.add('--to: bucket commands need an s3:// target');
   }
   if (p.values.apply && action !== 'lifecycle') probs.add('--apply: only with "bucket lifecycle"');
-  if (target?.kind === 's3' && target.prefix.length > 200) probs.add('--to: a prefix over 200 characters leaves no room for lifecycle rule IDs (S3 allows 255)');
+  if (target?.kind === 's3' && target.prefix.length > MAX_RULE_PREFIX) probs.add(`--to: a prefix over ${MAX_RULE_PREFIX} characters leaves no room for lifecycle rule IDs (S3 allows 255)`);
   const retention = probs.try(() => retentionConfig(env));
   probs.done();
   return Object.freeze({ action: action as 'check' | 'lifecycle', target: target as Target & { kind: 's3' }, apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });

@@ -22,6 +22,9 @@ import { CryptoError, UsageError, messageOf } from '../support/errors.js';
 
 /** scrypt work factor (log2 N) for passphrase encryption: age's default. */
 export const DEFAULT_SCRYPT_LOG_N = 18;
+/** PGBACKUP_SCRYPT_WORK_FACTOR's range: under 10 is too weak to offer, over 22 takes minutes and GiBs. */
+export const MIN_SCRYPT_LOG_N = 10;
+export const MAX_SCRYPT_LOG_N = 22;
 
 export const CHUNK = 64 * 1024;
 const TAG = 16;

@@ -243,8 +243,6 @@ export function tierListPrefixes(prefix: string, db: string, now: Date): string[
 /** What the first bytes of a stored object say it is. */
 export type Magic = 'age' | 'age-armor' | 'gzip' | 'text';
 
-export const AGE_MAGIC = 'age-encryption.org/v1\n';
-
 export function sniff(head: Uint8Array): Magic {
   const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';

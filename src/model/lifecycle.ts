@@ -15,6 +15,9 @@ export interface RetentionDays {
 
 export const DEFAULT_RETENTION: RetentionDays = Object.freeze({ daily: 7, weekly: 35, monthly: 400, yearly: 3650 });
 
+/** PGBACKUP_KEEP_*_DAYS may say at most this (a hundred years). */
+export const MAX_RETENTION_DAYS = 36_500;
+
 export const RULE_PREFIX = 'pgbackup-';
 export const ABORT_DAYS = 1;
 export const NONCURRENT_DAYS = 7;

@@ -35,3 +35,5 @@ export function planParts(dbBytes: number, configured: number | undefined, maxPa
  * reaches S3 at 30 MB/s or more, and keep the upload's memory at (3 + 1) x 8 MiB.
  */
 export const DEFAULT_QUEUE = 3;
+/** The most parts --queue-size may put in flight. */
+export const MAX_QUEUE = 64;

@@ -8,6 +8,7 @@
  * a backup running at this moment may own is never touched (see pruneFolder in ops/prune.ts
  * for the order of deletes).
  */
+import { formatAge } from '../support/units.js';
 import type { Tier } from './keys.js';
 import type { BackupKind } from './manifest.js';
 import type { RetentionDays } from './lifecycle.js';
@@ -60,11 +61,7 @@ export interface PruneDecision {
 /** `3d`, `5h`, `12m`: an age for reasons. */
 export function shortAge(ms: number): string {
   if (ms < 0) return `in the future (${shortAge(-ms)} ahead)`;
-  const m = Math.floor(ms / 60_000);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h`;
-  return `${Math.floor(h / 24)}d`;
+  return formatAge(ms);
 }
 
 /**

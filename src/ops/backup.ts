@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Readable, Transform, Writable } from 'node:stream';
 import type { BackupConfig } from '../config/config.js';
-import { type Context, toolVersion, humanBytes, humanDuration } from '../support/context.js';
+import { type Context, toolVersion } from '../support/context.js';
+import { formatBytes, formatDuration } from '../support/units.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { serverInfo, listDatabases, databaseProperties, DbError } from '../pg/db.js';
 import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from '../support/errors.js';
@@ -233,7 +234,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
           error: () =>
             new StorageError(
               'PLAN_EXCEEDED',
-              `the backup outgrew its upload plan (${plan.maxParts} parts of ${humanBytes(plan.partSize)} = ${humanBytes(plan.capacity)}); ` +
+              `the backup outgrew its upload plan (${plan.maxParts} parts of ${formatBytes(plan.partSize)} = ${formatBytes(plan.capacity)}); ` +
                 `set a larger --part-size`,
             ),
         }
@@ -248,7 +249,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
       const now = Date.now();
       const rate = ((scan.bytes - last.b) / Math.max(1, now - last.t)) * 1000;
       last = { t: now, b: scan.bytes };
-      log.info({ dumped: humanBytes(scan.bytes), stored: humanBytes(measure.bytes), rate: `${humanBytes(rate)}/s` }, 'progress');
+      log.info({ dumped: formatBytes(scan.bytes), stored: formatBytes(measure.bytes), rate: `${formatBytes(rate)}/s` }, 'progress');
     }, 3000);
   }
 
@@ -370,10 +371,10 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
       key: stored.length === 1 ? stored[0]!.key : key,
       tier,
       ...(targets.length > 1 ? { targets: stored.map((x) => x.target) } : {}),
-      sql: humanBytes(scan.bytes),
-      stored: humanBytes(measure.bytes),
-      duration: humanDuration(durationMs),
-      throughput: `${humanBytes((scan.bytes / Math.max(1, durationMs)) * 1000)}/s`,
+      sql: formatBytes(scan.bytes),
+      stored: formatBytes(measure.bytes),
+      duration: formatDuration(durationMs),
+      throughput: `${formatBytes((scan.bytes / Math.max(1, durationMs)) * 1000)}/s`,
       tables: scan.tables.length,
       ...(o.defaultFolder ? { folder: o.defaultFolder } : {}),
     },
@@ -421,7 +422,7 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   let timer: NodeJS.Timeout | undefined;
   const signals = [ctx.signal];
   if (cfg.timeoutMs) {
-    timer = setTimeout(() => timeoutAc.abort(new DumpError('TIMEOUT', `the backup did not finish within --timeout ${humanDuration(cfg.timeoutMs!)}; nothing was stored`)), cfg.timeoutMs);
+    timer = setTimeout(() => timeoutAc.abort(new DumpError('TIMEOUT', `the backup did not finish within --timeout ${formatDuration(cfg.timeoutMs!)}; nothing was stored`)), cfg.timeoutMs);
     signals.push(timeoutAc.signal);
   }
   const runCtx: Context = { ...ctx, signal: AbortSignal.any(signals) };

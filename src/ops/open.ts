@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { basename, dirname } from 'node:path';
 import { Readable, type Transform } from 'node:stream';
 import type { Context } from '../support/context.js';
+import { MiB } from '../support/units.js';
 import { CryptoError, StorageError, UsageError } from '../support/errors.js';
 import { chainOf, keyProblem, manifestKey, sniff, type Chain } from '../model/keys.js';
 import { FolderStorage, S3Storage, openStorage, type Storage, type Target } from '../storage/index.js';
@@ -97,11 +98,15 @@ export async function readManifest(ctx: Context, storage: Storage, key: string):
   return { manifest: r.manifest };
 }
 
+/** Ranged reads of a stored object: parts of this size, this many in flight. */
+export const RANGE_PART = 4 * MiB;
+export const RANGE_CONCURRENCY = 4;
+
 /**
  * Ranged GETs, several in flight, yielded in order: memory is about part x concurrency.
  * Each part is read whole (so a short read is caught) and handed on chunk by chunk, uncopied.
  */
-export function rangedStream(storage: Storage, key: string, size: number, signal: AbortSignal, part = 4 * 1024 * 1024, concurrency = 4): Readable {
+export function rangedStream(storage: Storage, key: string, size: number, signal: AbortSignal, part = RANGE_PART, concurrency = RANGE_CONCURRENCY): Readable {
   if (storage.kind === 'folder' || size <= part) {
     return Readable.from(
       (async function* () {

@@ -17,7 +17,7 @@
  *   when empty: a backup creates today's folder, never a past one.
  */
 import type { Context } from '../support/context.js';
-import { humanBytes } from '../support/context.js';
+import { formatBytes } from '../support/units.js';
 import { dbPrefix, isoSeconds, manifestKey, parseKey, sidecarOf, verifiedKey } from '../model/keys.js';
 import { manifestKind } from '../model/manifest.js';
 import { DAY_MS, GRACE_MS, planPrune, type PruneBackup, type PruneDecision, type PruneLoose } from '../model/retention.js';
@@ -172,8 +172,8 @@ export async function prune(ctx: Context, cfg: Readonly<PruneConfig>): Promise<v
     const parts = [`${summary.backups} backup(s) past their retention`, `${summary.incomplete} incomplete dump(s)`, `${summary.partials} partial file(s)`, `${summary.orphans} stray sidecar(s)`];
     ctx.out(
       cfg.apply
-        ? `deleted ${parts.join(', ')} (${humanBytes(summary.bytes)}); kept ${summary.kept}\n`
-        : `dry run: would delete ${parts.join(', ')} (${humanBytes(summary.bytes)}); would keep ${summary.kept}. Nothing was deleted: run with --apply to delete.\n`,
+        ? `deleted ${parts.join(', ')} (${formatBytes(summary.bytes)}); kept ${summary.kept}\n`
+        : `dry run: would delete ${parts.join(', ')} (${formatBytes(summary.bytes)}); would keep ${summary.kept}. Nothing was deleted: run with --apply to delete.\n`,
     );
   }
   ctx.log.info({ applied: cfg.apply, ...summary, ...(skipped.length ? { skipped: skipped.length } : {}) }, cfg.apply ? 'prune done' : 'prune dry run done');

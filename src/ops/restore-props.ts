@@ -6,7 +6,7 @@
  */
 import type { Context } from '../support/context.js';
 import type { ConnInfo } from '../pg/conn.js';
-import { clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, quoteIdent, serverInfo, withClient, DbError } from '../pg/db.js';
+import { ADMIN_TIMEOUT_MS, clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, quoteIdent, serverInfo, withClient, DbError } from '../pg/db.js';
 import { createClauses, isLocaleError, propertyStatements, type CreateChoice, type DatabaseProperties } from '../model/dbprops.js';
 import { RestoreError, UsageError, messageOf } from '../support/errors.js';
 
@@ -116,7 +116,7 @@ export async function dropCreated(ctx: Context, made: CreatedDb, why: unknown): 
   if (made.loaded) return;
   if (made.tablespaceAdmin && made.tablespaces?.length) {
     const names = made.tablespaces.splice(0);
-    await withClient(made.tablespaceAdmin, AbortSignal.timeout(30_000), async (c) => {
+    await withClient(made.tablespaceAdmin, AbortSignal.timeout(ADMIN_TIMEOUT_MS), async (c) => {
       for (const n of names.reverse()) {
         try {
           await c.query(`DROP TABLESPACE IF EXISTS ${quoteIdent(n)}`);
@@ -131,7 +131,7 @@ export async function dropCreated(ctx: Context, made: CreatedDb, why: unknown): 
   const { admin, name } = made;
   made.name = undefined;
   try {
-    const signal = AbortSignal.timeout(30_000);
+    const signal = AbortSignal.timeout(ADMIN_TIMEOUT_MS);
     // Once more after a short pause: right after an interruption the sessions being killed can
     // still hold the database, or end the first attempt's connection.
     for (let attempt = 1; ; attempt++) {

@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import type { RestoreConfig } from '../config/config.js';
 import type { Context } from '../support/context.js';
-import { humanBytes, humanDuration } from '../support/context.js';
+import { formatBytes, formatDuration } from '../support/units.js';
 import { withDatabase, type ConnInfo } from '../pg/conn.js';
 import { DbError, quoteIdent, serverInfo, withClient } from '../pg/db.js';
 import { DumpError, RestoreError, UsageError, VerifyError, classifyData, firstError } from '../support/errors.js';
@@ -267,8 +267,8 @@ export async function restoreSelective(
     foreignKeysRecreated: deps.foreignKeys.length,
     skipped: filter.skipped,
     rows: total,
-    sql: humanBytes(res.sqlBytes),
-    duration: humanDuration(res.durationMs),
+    sql: formatBytes(res.sqlBytes),
+    duration: formatDuration(res.durationMs),
     safetyBackup: safetyKey,
     mismatches: diffs.length,
   };
@@ -277,7 +277,7 @@ export async function restoreSelective(
   else {
     ctx.out(
       `restored ${tables.length} table(s) of ${located.display} into "${dbName}"${plan.schemas.size ? ` (schema ${[...plan.schemas].sort().join(', ')} whole)` : ''}: ` +
-        `${tables.slice(0, 8).join(', ')}${tables.length > 8 ? `, ... (${tables.length - 8} more)` : ''}; ${total} rows in ${humanDuration(res.durationMs)}` +
+        `${tables.slice(0, 8).join(', ')}${tables.length > 8 ? `, ... (${tables.length - 8} more)` : ''}; ${total} rows in ${formatDuration(res.durationMs)}` +
         `${filter.skipped.length ? `; ${filter.skipped.length} left out (foreign keys or attachments to tables not restored nor in the target, listed above)` : ''}` +
         `${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`,
     );

@@ -2,7 +2,8 @@
 import { pipeline } from 'node:stream/promises';
 import { createInterface } from 'node:readline/promises';
 import type { RestoreConfig } from '../config/config.js';
-import { type Context, humanBytes, humanDuration } from '../support/context.js';
+import type { Context } from '../support/context.js';
+import { formatBytes, formatDuration } from '../support/units.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { cleanStatements, countRows, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from '../pg/db.js';
 import { DumpError, RestoreError, StorageError, UsageError, VerifyError, classifyData, firstError, isPgBackupError } from '../support/errors.js';
@@ -379,7 +380,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     const where = `${cfg.dest.host ?? 'localhost (socket)'}:${cfg.dest.port ?? 5432}`;
     const taken = manifest ? new Date(manifest.createdAt) : (parseKey(located.key)?.time ?? null);
     process.stderr.write(
-      `\nTarget:  database "${cfg.dest.database}" on ${where}: ${facts.tables} table(s), ${humanBytes(facts.sizeBytes)}\n` +
+      `\nTarget:  database "${cfg.dest.database}" on ${where}: ${facts.tables} table(s), ${formatBytes(facts.sizeBytes)}\n` +
         `Backup:  ${located.display}\n` +
         `         ${manifest ? `${kind} backup` : 'no manifest (kind unknown)'}${taken ? `, taken ${taken.toISOString().replace(/\.\d{3}Z$/, 'Z')} (${ago(Date.now() - taken.getTime())})` : ''}` +
         `${manifest ? `, ${manifest.tables.length} table(s)` : ''}\n` +
@@ -424,13 +425,13 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     into: cfg.dest.database,
     tables: expected.length,
     rows: total,
-    sql: humanBytes(res.sqlBytes),
-    duration: humanDuration(res.durationMs),
+    sql: formatBytes(res.sqlBytes),
+    duration: formatDuration(res.durationMs),
     safetyBackup: safetyKey,
     mismatches: diffs.length,
   };
   if (cfg.json) ctx.out(JSON.stringify({ ...summary, differences: diffs }) + '\n');
-  else ctx.out(`restored ${located.display} into "${cfg.dest.database}": ${expected.length} tables, ${total} rows, ${humanBytes(res.sqlBytes)} of SQL in ${humanDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
+  else ctx.out(`restored ${located.display} into "${cfg.dest.database}": ${expected.length} tables, ${total} rows, ${formatBytes(res.sqlBytes)} of SQL in ${formatDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
   if (diffs.length) throw new VerifyError('ROW_COUNTS', `row counts after restore differ:\n  ${diffs.join('\n  ')}`);
   ctx.log.info(summary, 'restore complete');
 }
@@ -488,15 +489,15 @@ async function restoreInParallel(
     jobs: cfg.jobs,
     tables: expected.length,
     rows: total,
-    sql: humanBytes(res.sqlBytes),
-    duration: humanDuration(res.durationMs),
+    sql: formatBytes(res.sqlBytes),
+    duration: formatDuration(res.durationMs),
     previousDatabase: old,
     copyChunks: res.copyChunks,
     postDataTasks: res.postTasks,
     mismatches: diffs.length,
   };
   if (cfg.json) ctx.out(JSON.stringify({ ...summary, differences: diffs }) + '\n');
-  else ctx.out(`restored ${located.display} into "${target}" over ${cfg.jobs} sessions: ${expected.length} tables, ${total} rows, ${humanBytes(res.sqlBytes)} of SQL in ${humanDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
+  else ctx.out(`restored ${located.display} into "${target}" over ${cfg.jobs} sessions: ${expected.length} tables, ${total} rows, ${formatBytes(res.sqlBytes)} of SQL in ${formatDuration(res.durationMs)}${diffs.length ? `; ${diffs.length} row-count mismatch(es)` : '; row counts match'}\n`);
   if (diffs.length) throw new VerifyError('ROW_COUNTS', `row counts after restore differ:\n  ${diffs.join('\n  ')}`);
   ctx.log.info(summary, 'restore complete');
 }

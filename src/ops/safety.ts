@@ -6,6 +6,7 @@
 import type { ConnInfo } from '../pg/conn.js';
 import { withClient } from '../pg/db.js';
 import { RestoreError, messageOf } from '../support/errors.js';
+import { SECOND } from '../support/units.js';
 
 export interface TargetFacts {
   tables: number;
@@ -79,10 +80,13 @@ export function isLockTimeout(e: unknown): boolean {
   return false;
 }
 
+/** Naming the lock holders is best effort: a query that hangs itself must not hide the timeout. */
+const LOCK_HOLDERS_TIMEOUT_MS = 15 * SECOND;
+
 /** When `e` is a lock timeout: a RestoreError naming the sessions holding locks on the target's relations. */
 export async function lockTimeoutError(ci: ConnInfo, e: unknown, timeoutMs: number): Promise<RestoreError | null> {
   if (!isLockTimeout(e)) return null;
-  const holders = await lockHolders(ci, AbortSignal.timeout(15_000)).catch(() => [] as Session[]);
+  const holders = await lockHolders(ci, AbortSignal.timeout(LOCK_HOLDERS_TIMEOUT_MS)).catch(() => [] as Session[]);
   return new RestoreError(
     'LOCK_TIMEOUT',
     `gave up after waiting ${Math.round(timeoutMs / 1000)}s (--lock-timeout) for locks on database "${ci.database}" held by other sessions; nothing was changed:\n  ` +

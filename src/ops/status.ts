@@ -4,7 +4,8 @@
  * freshness check (exit 8, support/errors.ts StaleError).
  */
 import type { StatusConfig } from '../config/config.js';
-import { type Context, humanBytes, humanDuration } from '../support/context.js';
+import type { Context } from '../support/context.js';
+import { formatBytes, formatDuration } from '../support/units.js';
 import { StaleError } from '../support/errors.js';
 import { dbPrefix, isoSeconds, verifiedKey, type Tier } from '../model/keys.js';
 import { durationOf, manifestKind, parseVerifyRecord, type VerifyRecord } from '../model/manifest.js';
@@ -128,7 +129,7 @@ export async function targetStatus(ctx: Context, cfg: Pick<StatusConfig, 'target
     const s = await databaseStatus(storage, db, entries, now, ctx.signal);
     if (cfg.maxAgeMs !== undefined) {
       if (!s.newestFull) s.stale = `no complete full backup`;
-      else if (s.newestFull.ageSeconds * 1000 > cfg.maxAgeMs) s.stale = `newest complete full backup is ${shortAge(s.newestFull.ageSeconds * 1000)} old (${s.newestFull.time}), over --max-age ${humanDuration(cfg.maxAgeMs)}`;
+      else if (s.newestFull.ageSeconds * 1000 > cfg.maxAgeMs) s.stale = `newest complete full backup is ${shortAge(s.newestFull.ageSeconds * 1000)} old (${s.newestFull.time}), over --max-age ${formatDuration(cfg.maxAgeMs)}`;
     }
     databases.push(s);
   }
@@ -152,7 +153,7 @@ function printText(ctx: Context, st: TargetStatus): void {
     const n = d.newestFull;
     ctx.out(
       n
-        ? `  newest full backup  ${n.key}\n                      ${n.time} (${shortAge(n.ageSeconds * 1000)} ago), ${humanBytes(n.sizeBytes)}, ${n.tier}${n.durationMs !== null ? `, took ${humanDuration(n.durationMs)}` : ''}\n`
+        ? `  newest full backup  ${n.key}\n                      ${n.time} (${shortAge(n.ageSeconds * 1000)} ago), ${formatBytes(n.sizeBytes)}, ${n.tier}${n.durationMs !== null ? `, took ${formatDuration(n.durationMs)}` : ''}\n`
         : `  newest full backup  none\n`,
     );
     const v = d.newestVerified;
@@ -164,7 +165,7 @@ function printText(ctx: Context, st: TargetStatus): void {
     const t = d.trend;
     if (t.backups.length > 1) {
       ctx.out(
-        `  size trend          ${t.backups.map((b) => humanBytes(b.sizeBytes)).join(' -> ')}\n` +
+        `  size trend          ${t.backups.map((b) => formatBytes(b.sizeBytes)).join(' -> ')}\n` +
           `                      ${pct(t.changeFromPrevious)} on the previous, ${pct(t.changeOverWindow)} over the last ${t.backups.length} full backups\n`,
       );
     } else ctx.out(`  size trend          n/a (fewer than two full backups)\n`);

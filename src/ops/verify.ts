@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { VerifyConfig } from '../config/config.js';
-import { type Context, humanDuration, toolVersion } from '../support/context.js';
+import { type Context, toolVersion } from '../support/context.js';
+import { formatDuration } from '../support/units.js';
 import { CryptoError, RestoreError, StorageError, UsageError, VerifyError, InterruptedError, classify, classifyData, isPgBackupError, classOf, exitCodeOfClass, messageOf, worseClass, type ErrorClass } from '../support/errors.js';
 import { listBackups, selectBackup } from './catalog.js';
 import { dbPrefix, verifiedKey } from '../model/keys.js';
@@ -16,7 +17,7 @@ import { openStorage } from '../storage/index.js';
 import { displayKey, locate, openBackup, readManifest, type Located } from './open.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
 import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecrets } from './restore.js';
-import { dropDatabase } from '../pg/db.js';
+import { ADMIN_TIMEOUT_MS, dropDatabase } from '../pg/db.js';
 import { createScratchLike } from './restore-props.js';
 import { withDatabase, type ConnInfo } from '../pg/conn.js';
 import { manifestKind, rowCountDifferences, type Manifest, type VerifyRecord } from '../model/manifest.js';
@@ -164,14 +165,14 @@ async function restoreCheck(
     report.restoreMs = res.durationMs;
     const expected = manifest ? manifest.tables : scan.tables;
     const diffs = await compareCounts(ctx, dest, expected);
-    if (diffs.length) note('restore', `restored in ${humanDuration(res.durationMs)}, but: ${diffs.join('; ')}`, VerifyError);
-    else note('restore', `restored into a scratch database in ${humanDuration(res.durationMs)}; row counts match`);
+    if (diffs.length) note('restore', `restored in ${formatDuration(res.durationMs)}, but: ${diffs.join('; ')}`, VerifyError);
+    else note('restore', `restored into a scratch database in ${formatDuration(res.durationMs)}; row counts match`);
   } catch (e) {
     if (e instanceof InterruptedError) throw e;
     note('restore', `restore failed: ${messageOf(e)}`, isPgBackupError(e) ? classOf(e) : RestoreError);
   } finally {
     // A fresh signal: the scratch database goes even when we were interrupted.
-    await dropDatabase(admin, scratch, AbortSignal.timeout(30_000)).catch((e) =>
+    await dropDatabase(admin, scratch, AbortSignal.timeout(ADMIN_TIMEOUT_MS)).catch((e) =>
       ctx.log.error({ database: scratch, err: messageOf(e) }, 'could not drop the scratch database; drop it by hand'),
     );
   }

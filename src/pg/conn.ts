@@ -225,11 +225,6 @@ export function pgAttempts(ci: ConnInfo, env: NodeJS.ProcessEnv = process.env): 
   return [tls];
 }
 
-/** The first way node-postgres would connect (see pgAttempts). */
-export function pgConfig(ci: ConnInfo, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
-  return pgAttempts(ci, env)[0]!.config;
-}
-
 /** For messages: user@host:port/db, no password. */
 export function describeConn(ci: ConnInfo): string {
   return `${ci.user ? `${ci.user}@` : ''}${ci.host ?? 'localhost'}${ci.port ? `:${ci.port}` : ''}/${ci.database ?? ''}`;

@@ -143,16 +143,13 @@ export async function countRows(ci: ConnInfo, tables: Array<{ schema: string; na
   });
 }
 
+/** How long a clean-up or bookkeeping statement outside the restore (drop a scratch database, create a tablespace) may take. */
+export const ADMIN_TIMEOUT_MS = 30_000;
+
 export async function databaseExists(ci: ConnInfo, name: string, signal: AbortSignal): Promise<boolean> {
   return withClient(ci, signal, async (c) => {
     const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     return r.rowCount === 1;
-  });
-}
-
-export async function createDatabase(ci: ConnInfo, name: string, signal: AbortSignal): Promise<void> {
-  await withClient(ci, signal, async (c) => {
-    await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`);
   });
 }
 

@@ -6,7 +6,11 @@
 import { spawn } from 'node:child_process';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { DumpError } from '../support/errors.js';
+import { MINUTE } from '../support/units.js';
 import { StderrTail, describeExit, exitOf, type Exit } from './process.js';
+
+/** --stall-timeout's default: pg_dump may write nothing this long (a lock wait, a huge row) before it is killed. */
+export const DEFAULT_STALL_MS = 10 * MINUTE;
 
 export interface DumpSpawn {
   bin: string;

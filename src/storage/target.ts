@@ -6,6 +6,9 @@ import type { Target } from './index.js';
 
 export type { Target };
 
+/** Where backups go and come from when neither a flag nor PGBACKUP_TARGET says. */
+export const DEFAULT_TARGET = './backups';
+
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /**

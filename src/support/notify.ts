@@ -1,6 +1,7 @@
 /** Notifications for unattended runs. A failing notification is a warning, never a failure. */
 import type { Context } from './context.js';
 import { messageOf } from './errors.js';
+import { SECOND } from './units.js';
 
 export interface Summary {
   status: 'start' | 'success' | 'fail';
@@ -10,9 +11,12 @@ export interface Summary {
   backups?: Array<{ key: string; database: string; sqlBytes: number; storedBytes: number; tier: string }>;
 }
 
+/** A notification endpoint gets this long to answer; a slow one must not hold up the backup. */
+const NOTIFY_TIMEOUT_MS = 10 * SECOND;
+
 async function send(ctx: Context, url: string, init: RequestInit): Promise<void> {
   try {
-    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(NOTIFY_TIMEOUT_MS) });
     if (!r.ok) ctx.log.warn({ url: new URL(url).origin, status: r.status }, 'notification answered with an error');
   } catch (e) {
     ctx.log.warn({ url: safeOrigin(url), err: messageOf(e) }, 'notification failed');

@@ -107,3 +107,27 @@ describe('help, completion and man page follow the parser (no option undocumente
     expect(block).toBe(markdownOptions().trim());
   });
 });
+
+describe('documented defaults are the code\'s constants', () => {
+  // clidocs.ts sits in the cli layer and may not import the constants it documents, so this
+  // test holds the words to the numbers: a changed default fails here until its help follows.
+  it('every default the help prints is the named constant the code uses', async () => {
+    const { DEFAULT_PART, DEFAULT_QUEUE, MAX_QUEUE } = await import('../../src/model/plan.js');
+    const { DEFAULT_LEVEL } = await import('../../src/pipeline/compress.js');
+    const { DEFAULT_STALL_MS } = await import('../../src/pipeline/dump.js');
+    const { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_RESTORE_JOBS } = await import('../../src/config/config.js');
+    const { DEFAULT_TARGET } = await import('../../src/storage/target.js');
+    const { durationLabel, sizeLabel } = await import('../../src/support/units.js');
+    const b = DOCS.backup!.options;
+    expect(b['compress-level']!.default).toBe(String(DEFAULT_LEVEL));
+    expect(b['part-size']!.default).toBe(sizeLabel(DEFAULT_PART));
+    expect(b['queue-size']!.default).toBe(String(DEFAULT_QUEUE));
+    expect(b['queue-size']!.help).toContain(`(1-${MAX_QUEUE})`);
+    expect(b['stall-timeout']!.default).toBe(durationLabel(DEFAULT_STALL_MS));
+    expect(b.to!.default).toBe(DEFAULT_TARGET);
+    const r = DOCS.restore!.options;
+    expect(r['lock-timeout']!.default).toBe(durationLabel(DEFAULT_LOCK_TIMEOUT_MS));
+    expect(r.jobs!.default!.startsWith(`${DEFAULT_RESTORE_JOBS} `)).toBe(true);
+    for (const c of ['list', 'restore', 'verify', 'fetch']) expect(DOCS[c]!.options.from!.default, c).toBe(DEFAULT_TARGET);
+  });
+});
