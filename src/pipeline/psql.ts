@@ -1,13 +1,12 @@
 /**
- * The load stage: psql as a child process, fed on stdin, run with ON_ERROR_STOP=1 in one
- * transaction (-1 -f -). Its sink ends psql's input cleanly only when the whole upstream
+ * The load stage: psql as a supervised child process, fed on stdin, run with ON_ERROR_STOP=1 in
+ * one transaction (-1 -f -). Its sink ends psql's input cleanly only when the whole upstream
  * succeeded; when anything upstream fails the sink kills psql (SIGKILL) before its input
  * closes, so psql never sees a clean end of input and the server rolls the transaction back.
  */
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { RestoreError } from '../support/errors.js';
-import { StderrTail, describeExit, exitOf, type Exit } from './process.js';
+import { Supervised, psqlFailure, type Exit } from './process.js';
 
 export interface PsqlSpawn {
   bin: string;
@@ -25,45 +24,40 @@ export function psqlArgs(extra: string[] = []): string[] {
   return ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', ...extra, '-f', '-'];
 }
 
+const exitedEarly = () => new RestoreError('PSQL_EXITED', 'psql exited before its input ended');
+
 export class PsqlSink extends Writable {
   readonly exited: Promise<Exit>;
-  private readonly child;
-  private readonly tail: StderrTail;
+  private readonly proc: Supervised;
   private failure: RestoreError | null = null;
   private pending: ((e?: Error | null) => void) | null = null;
   private hasExited = false;
 
   constructor(private readonly o: PsqlSpawn) {
     super({ highWaterMark: 1 << 20 });
-    this.child = spawn(o.bin, psqlArgs(o.extraArgs), { env: o.env, stdio: ['pipe', 'ignore', 'pipe'] });
-    let spawnError: Error | undefined;
-    this.exited = exitOf(this.child, (e) => (spawnError = e));
-    this.tail = new StderrTail(this.child, o.secrets, 20, o.onStderr);
-    this.child.stdin.on('error', () => undefined); // EPIPE after psql stopped: its exit says why
+    this.proc = new Supervised({ bin: o.bin, args: psqlArgs(o.extraArgs), env: o.env, stdin: true, secrets: o.secrets, onStderr: o.onStderr, name: 'psql' });
+    this.exited = this.proc.exited;
     void this.exited.then((ex) => {
       this.hasExited = true;
-      if (ex.code !== 0) {
-        const err = this.tail.text();
-        this.failure = spawnError
-          ? new RestoreError('SPAWN', `cannot run ${o.bin}: ${spawnError.message}`)
-          : new RestoreError('PSQL_FAILED', `${describeExit('psql', ex)}; the transaction was rolled back${err ? `:\n${err}` : ''}`);
-      }
+      // No wait for the rest of stderr here: a write waiting on psql's pipe fails at once (the
+      // tail is what psql said up to its exit; the facts are complete for everything else).
+      if (ex.code !== 0) this.failure = psqlFailure(this.proc, this.proc.factsNow(), { after: '; the transaction was rolled back' });
       const p = this.pending;
       this.pending = null;
-      p?.(this.failure ?? new RestoreError('PSQL_EXITED', 'psql exited before its input ended'));
+      p?.(this.failure ?? exitedEarly());
     });
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.proc.pid;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.failure) return cb(this.failure);
-    if (this.hasExited) return cb(new RestoreError('PSQL_EXITED', 'psql exited before its input ended'));
-    if (this.child.stdin.write(chunk)) return cb();
+    if (this.hasExited) return cb(exitedEarly());
+    if (this.proc.stdin.write(chunk)) return cb();
     this.pending = cb;
-    this.child.stdin.once('drain', () => {
+    this.proc.stdin.once('drain', () => {
       const p = this.pending;
       this.pending = null;
       p?.();
@@ -78,24 +72,24 @@ export class PsqlSink extends Writable {
       this.o.check?.();
     } catch (e) {
       // psql must not see a clean end of input: kill it, then report why.
-      this.child.kill('SIGKILL');
+      this.proc.cancel('SIGKILL');
       void this.exited.then(() => {
-        this.child.stdin.destroy();
+        this.proc.stdin.destroy();
         cb(e as Error);
       });
       return;
     }
-    if (last) this.child.stdin.write(last);
-    this.child.stdin.end();
+    if (last) this.proc.stdin.write(last);
+    this.proc.stdin.end();
     void this.exited.then(() => cb(this.failure));
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     if (this.hasExited) return cb(err);
     // Upstream failed or we were interrupted: psql must not see a clean end of input.
-    this.child.kill('SIGKILL');
+    this.proc.cancel('SIGKILL');
     void this.exited.then(() => {
-      this.child.stdin.destroy();
+      this.proc.stdin.destroy();
       cb(err);
     });
   }

@@ -5,11 +5,34 @@
 export abstract class PgBackupError extends Error {
   abstract readonly exitCode: number;
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** For a failed child process (pg_dump, pg_dumpall, psql): what the supervisor saw. */
+  readonly process: ProcessFacts | undefined;
+  constructor(code: string, message: string, options?: { cause?: unknown; process?: ProcessFacts }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.code = code;
     this.name = new.target.name;
+    this.process = options?.process;
   }
+}
+
+/**
+ * The facts of a child process's run (pipeline/process.ts collects them), carried on the
+ * DumpError or RestoreError that reports its failure, as data rather than only message text.
+ */
+export interface ProcessFacts {
+  /** The program's name: pg_dump, pg_dumpall, psql. */
+  command: string;
+  /** null when it was killed by a signal or could not be started. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** Killed by the stall guard (it wrote nothing for too long). */
+  stalled: boolean;
+  /** Killed because the run was cancelled (interrupt, timeout, another stage failed). */
+  cancelled: boolean;
+  /** The last lines it wrote to stderr, secrets scrubbed. */
+  stderrTail: string;
+  /** Why it could not be started (ENOENT, EACCES), when it could not. */
+  spawnError: string | undefined;
 }
 
 /** 1: a bug. The message says so. */
