@@ -1,17 +1,17 @@
 /**
- * Flags + environment -> frozen, typed configuration (zod). A flag wins over its variable.
- * No I/O here: files named by flags are read by the commands. Every bad field is named;
- * no value that may be a secret is ever echoed.
+ * Flags + environment -> frozen, typed configuration: one zod schema per command over its flags
+ * (`flags`), positionals (`args`) and environment (`env`); the types are the schemas' outputs
+ * (z.infer), cross-field rules are checks on the whole input. A flag wins over its variable (the
+ * variable is not even read then). No I/O here: files named by flags are read by the commands.
+ * Every bad field is named, all at once; no value that may be a secret is ever echoed.
  */
 import { z } from 'zod';
 import { UsageError } from '../support/errors.js';
 import { DEFAULT_QUEUE, MAX_PART, MAX_QUEUE, MIN_PART, S3_MAX_PARTS } from '../model/plan.js';
-import { connFromEnv, connFromUrl, namesDatabase, type ConnInfo } from '../pg/conn.js';
-import { TIERS, type Tier } from '../model/keys.js';
+import { connFromEnv, connFromUrl, namesDatabase } from '../pg/conn.js';
+import { TIERS } from '../model/keys.js';
 import { DEFAULT_RETENTION, MAX_RETENTION_DAYS, MAX_RULE_PREFIX, type RetentionDays } from '../model/lifecycle.js';
 import { DEFAULT_TARGET, parseTarget, parseEnvTargets, targetId, type Target } from '../storage/target.js';
-
-export { parseTarget };
 import type { Parsed } from '../cli/args.js';
 import { DEFAULT_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N, MIN_SCRYPT_LOG_N, recipientKind, recipientProblem } from '../crypto/age.js';
 import { DEFAULT_LEVEL } from '../pipeline/compress.js';
@@ -19,7 +19,12 @@ import { parseQualifiedPattern, parseSchemaPattern, type Selection } from '../mo
 import { DEFAULT_STALL_MS } from '../pipeline/dump.js';
 import { MINUTE, parseDuration, parseSize, sizeLabel } from '../support/units.js';
 
+export { parseTarget };
+
 export type Env = NodeJS.ProcessEnv;
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas
 
 export const sizeSchema = z.string().transform((s, ctx) => {
   const n = parseSize(s);
@@ -43,11 +48,11 @@ export const durationSchema = z.string().transform((s, ctx) => {
   return ms;
 });
 
-const intIn = (lo: number, hi: number) =>
+const intIn = (lo: number, hi: number, message = `must be a whole number from ${lo} to ${hi}`) =>
   z.string().transform((s, ctx) => {
     const n = Number(s);
     if (!/^\d+$/.test(s.trim()) || n < lo || n > hi) {
-      ctx.addIssue({ code: 'custom', message: `must be a whole number from ${lo} to ${hi}, not "${s}"` });
+      ctx.addIssue({ code: 'custom', message: `${message}, not "${s}"` });
       return z.NEVER;
     }
     return n;
@@ -62,68 +67,97 @@ const httpUrl = z.string().refine((s) => {
   }
 }, 'not an http(s) URL');
 
-/** Collects problems across fields so that one run names them all. */
-class Problems {
-  list: string[] = [];
-  try<T>(fn: () => T): T | undefined {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof UsageError) this.list.push(...e.problems);
-      else throw e;
-      return undefined;
-    }
-  }
-  zod<T>(field: string, schema: z.ZodType<T>, value: unknown): T | undefined {
-    if (value === undefined) return undefined;
-    const r = schema.safeParse(value);
-    if (r.success) return r.data;
-    for (const i of r.error.issues) this.list.push(`${field}: ${i.message}`);
-    return undefined;
-  }
-  add(p: string): void {
-    this.list.push(p);
-  }
-  done(): void {
-    if (this.list.length) throw new UsageError(this.list);
+/**
+ * A problem that names its own field (our parsers' UsageErrors: "--to: ... names no bucket"),
+ * reported as worded, not prefixed with the field again.
+ */
+const WHOLE = { whole: true } as const;
+
+/** The problems of a parser that throws UsageError (targets, connection strings) as issues. */
+function parsed<T>(ctx: z.RefinementCtx, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    for (const m of e.problems) ctx.addIssue({ code: 'custom', message: m, params: WHOLE });
+    return z.NEVER;
   }
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const strs = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
-const bool = (v: unknown): boolean => v === true;
-
-export interface CommonConfig {
-  logFormat: 'json' | 'pretty' | undefined;
-  logLevel: string;
-  quiet: boolean;
+/** A cross-field problem, worded whole. */
+function problem(ctx: z.RefinementCtx, message: string): void {
+  ctx.addIssue({ code: 'custom', message, params: WHOLE });
 }
 
-export function commonConfig(p: Parsed, env: Env): CommonConfig {
-  const probs = new Problems();
-  const fmt = probs.zod('--log-format', z.enum(['json', 'pretty']), str(p.values['log-format']));
-  const level = probs.zod('--log-level', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), str(p.values['log-level']) ?? env.PGBACKUP_LOG_LEVEL);
-  probs.done();
-  const quiet = bool(p.values.quiet);
-  return Object.freeze({ logFormat: fmt, logLevel: level ?? (quiet ? 'warn' : 'info'), quiet });
+const str = z.string().optional();
+const flag = z.boolean().optional().transform((b) => b === true);
+const list = z.array(z.string()).optional().transform((l) => l ?? []);
+/** Runs even when fields failed, so that one run names every problem. */
+const ALWAYS = { when: () => true };
+
+// ---------------------------------------------------------------------------------------------
+// The input of a command and the errors of its schema
+
+interface Input {
+  flags: Parsed['values'];
+  args: string[];
+  env: Env;
 }
 
-function source(p: Problems, flag: string, value: string | undefined, env: Env): ConnInfo | undefined {
-  if (value !== undefined) return p.try(() => connFromUrl(value, flag, env));
-  if (env.DATABASE_URL) return p.try(() => connFromUrl(env.DATABASE_URL!, 'DATABASE_URL', env));
-  return p.try(() => connFromEnv(env));
+/** A command's input; a variable backing a flag that was given is left out (the flag wins, the variable is not read). */
+function inputOf(p: Parsed, env: Env, backing: Record<string, string> = {}): Input {
+  const e: Env = { ...env };
+  for (const [variable, f] of Object.entries(backing)) if (p.values[f] !== undefined) delete e[variable];
+  return { flags: p.values, args: p.positionals, env: e };
 }
 
+/** The field an issue is about, as the user wrote it: --flag or VARIABLE. */
+function problemOf(i: z.core.$ZodIssue): string {
+  if (i.code === 'custom' && (i.params as { whole?: boolean } | undefined)?.whole) return i.message;
+  const [where, name] = i.path;
+  if (where === 'flags' && name !== undefined) return `--${String(name)}: ${i.message}`;
+  if (where === 'env' && name !== undefined) return `${String(name)}: ${i.message}`;
+  return i.message;
+}
 
-export function retentionConfig(env: Env): RetentionDays {
-  const probs = new Problems();
-  const out: Record<string, number> = {};
-  for (const t of TIERS) {
-    const v = env[`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`];
-    out[t] = v === undefined ? DEFAULT_RETENTION[t] : probs.zod(`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`, intIn(1, MAX_RETENTION_DAYS), v) ?? 0;
-  }
-  probs.done();
-  return Object.freeze(out as unknown as RetentionDays);
+function parseInput<T>(schema: z.ZodType<T>, input: unknown): Readonly<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new UsageError(r.error.issues.map(problemOf));
+  return Object.freeze(r.data);
+}
+
+/** Values of a variable that lists things (space- or comma-separated). */
+const listVar = (v: string | undefined): string[] => (v ?? '').split(/[\s,]+/).filter(Boolean);
+
+// ---------------------------------------------------------------------------------------------
+// Shared parts
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const commonSchema = z
+  .object({
+    flags: z.object({ 'log-format': z.enum(['json', 'pretty']).optional(), 'log-level': z.enum(LOG_LEVELS).optional(), quiet: flag }),
+    env: z.object({ PGBACKUP_LOG_LEVEL: z.enum(LOG_LEVELS).optional() }),
+  })
+  .transform(({ flags: f, env: e }) => ({
+    logFormat: f['log-format'],
+    logLevel: f['log-level'] ?? e.PGBACKUP_LOG_LEVEL ?? (f.quiet ? 'warn' : 'info'),
+    quiet: f.quiet,
+  }));
+export type CommonConfig = z.infer<typeof commonSchema>;
+
+export function commonConfig(p: Parsed, env: Env): Readonly<CommonConfig> {
+  return parseInput(commonSchema, inputOf(p, env, { PGBACKUP_LOG_LEVEL: 'log-level' }));
+}
+
+const retentionSchema = z
+  .object(Object.fromEntries(TIERS.map((t) => [`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`, intIn(1, MAX_RETENTION_DAYS).optional()])))
+  .transform((e) => Object.fromEntries(TIERS.map((t) => [t, e[`PGBACKUP_KEEP_${t.toUpperCase()}_DAYS`] ?? DEFAULT_RETENTION[t]])) as unknown as RetentionDays);
+
+const retentionInput = z.object({ env: retentionSchema }).transform((o) => o.env);
+
+export function retentionConfig(env: Env): Readonly<RetentionDays> {
+  return parseInput(retentionInput, { env });
 }
 
 /** Checks a set of recipients: each valid, and no mix of post-quantum and classic keys. */
@@ -141,146 +175,198 @@ export function recipientProblems(recipients: readonly string[], where: (i: numb
   return out;
 }
 
+const partLimitsSchema = z
+  .object({
+    env: z.object({
+      PGBACKUP_S3_MAX_PARTS: intIn(1, S3_MAX_PARTS).optional(),
+      PGBACKUP_S3_MAX_PART_SIZE: sizeSchema.optional(),
+    }),
+  })
+  .transform(({ env: e }) => ({ maxParts: e.PGBACKUP_S3_MAX_PARTS ?? S3_MAX_PARTS, maxPart: e.PGBACKUP_S3_MAX_PART_SIZE ?? MAX_PART }));
+
 /**
  * The multipart limits to plan for (S3's unless set): PGBACKUP_S3_MAX_PARTS and
  * PGBACKUP_S3_MAX_PART_SIZE, for S3-compatible services with other limits.
  */
 export function partLimits(env: Env): { maxParts: number; maxPart: number } {
-  const probs = new Problems();
-  const maxParts = probs.zod('PGBACKUP_S3_MAX_PARTS', intIn(1, S3_MAX_PARTS), env.PGBACKUP_S3_MAX_PARTS || undefined) ?? S3_MAX_PARTS;
-  const maxPart = probs.zod('PGBACKUP_S3_MAX_PART_SIZE', sizeSchema, env.PGBACKUP_S3_MAX_PART_SIZE || undefined) ?? MAX_PART;
-  probs.done();
-  return { maxParts, maxPart };
+  // An empty variable is unset.
+  return parseInput(partLimitsSchema, { env: { PGBACKUP_S3_MAX_PARTS: env.PGBACKUP_S3_MAX_PARTS || undefined, PGBACKUP_S3_MAX_PART_SIZE: env.PGBACKUP_S3_MAX_PART_SIZE || undefined } });
 }
 
-export interface BackupConfig {
-  source: ConnInfo;
-  /** The first of `targets`. */
-  target: Target;
-  /** Every target the backup goes to (--to repeated, or a list in PGBACKUP_TARGET): the same bytes, the same key. */
-  targets: Target[];
-  /** Neither --to nor PGBACKUP_TARGET: the default folder (the summary names its absolute path). */
-  targetIsDefault: boolean;
-  recipients: string[];
-  recipientsFile: string | undefined;
-  passphraseFile: string | undefined;
-  noEncryption: boolean;
-  compressLevel: number;
-  tier: 'auto' | Tier;
-  dumpOptions: string[];
-  allDatabases: boolean;
-  globals: boolean;
-  partSize: number | undefined;
-  queueSize: number;
-  timeoutMs: number | undefined;
-  stallMs: number;
-  healthcheckUrl: string | undefined;
-  webhookUrl: string | undefined;
-  scryptLogN: number;
-}
+/**
+ * The one target a reading command uses: --from, else PGBACKUP_TARGET (a list, made for backup:
+ * its first target), else the default folder. Fields of the command's flags and env.
+ */
+const fromFields = (env: Env) => ({
+  flag: z
+    .string()
+    .optional()
+    .transform((t, ctx) => (t === undefined ? undefined : parsed(ctx, () => parseTarget(t, env, '--from')))),
+  env: z
+    .string()
+    .optional()
+    .transform((t, ctx) => (t === undefined ? undefined : parsed(ctx, () => parseEnvTargets(t, env)[0]!))),
+});
+const FROM_BACKING = { PGBACKUP_TARGET: 'from' };
+const defaultTarget = (env: Env): Target => parseTarget(DEFAULT_TARGET, env, 'PGBACKUP_TARGET');
 
-export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
-  const v = p.values;
-  const probs = new Problems();
-  const src = source(probs, '--database', str(v.database), env);
-  const toFlags = strs(v.to);
-  const targets =
-    (toFlags.length
-      ? toFlags.map((t, i) => probs.try(() => parseTarget(t, env, toFlags.length > 1 ? `--to #${i + 1}` : '--to')))
-      : probs.try(() => parseEnvTargets(env.PGBACKUP_TARGET ?? DEFAULT_TARGET, env)) ?? []
-    ).filter((t): t is Target => t !== undefined);
-  const seenTargets = new Set<string>();
-  for (const t of targets) {
-    const id = targetId(t);
-    if (seenTargets.has(id)) probs.add(`${toFlags.length ? '--to' : 'PGBACKUP_TARGET'}: ${id.replace(/^folder:/, '')} is named twice`);
-    seenTargets.add(id);
-  }
-  const flagRecipients = strs(v.recipient);
-  const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
-  const recipients = flagRecipients.length ? flagRecipients : envRecipients;
-  probs.list.push(...recipientProblems(recipients, (i) => (flagRecipients.length ? `--recipient #${i + 1}` : `PGBACKUP_RECIPIENTS #${i + 1}`)));
-  const recipientsFile = str(v['recipients-file']) ?? (flagRecipients.length ? undefined : env.PGBACKUP_RECIPIENTS_FILE || undefined);
-  const passphraseFile = str(v['passphrase-file']) ?? env.PGBACKUP_PASSPHRASE_FILE ?? undefined;
-  const noEncryption = bool(v['no-encryption']);
-  if (!noEncryption && recipients.length === 0 && !recipientsFile && !passphraseFile) {
-    probs.add('encryption: no age recipient or passphrase given: use --recipient, --recipients-file or --passphrase-file (or PGBACKUP_RECIPIENTS), or --no-encryption to store the dump unencrypted');
-  }
-  if (noEncryption && (recipients.length || str(v['recipients-file']) || str(v['passphrase-file']))) {
-    probs.add('--no-encryption: conflicts with --recipient / --recipients-file / --passphrase-file');
-  }
-  if (passphraseFile && (recipients.length || recipientsFile) && !noEncryption) {
-    probs.add('--passphrase-file: age cannot encrypt to a passphrase and to recipients at once; give one or the other');
-  }
-  const compressLevel = probs.zod('--compress-level', intIn(0, 9), str(v['compress-level'])) ?? DEFAULT_LEVEL;
-  const tier = probs.zod('--tier', z.enum(['auto', ...TIERS] as [string, ...string[]]), str(v.tier)) ?? 'auto';
-  const partSize = probs.zod(str(v['part-size']) !== undefined ? '--part-size' : 'PGBACKUP_S3_PART_SIZE', sizeSchema, str(v['part-size']) ?? env.PGBACKUP_S3_PART_SIZE);
-  if (partSize !== undefined && (partSize < MIN_PART || partSize > MAX_PART)) probs.add(`--part-size: S3 parts must be from ${sizeLabel(MIN_PART)} to ${sizeLabel(MAX_PART)}`);
-  const queueSize = probs.zod(str(v['queue-size']) !== undefined ? '--queue-size' : 'PGBACKUP_S3_QUEUE_SIZE', intIn(1, MAX_QUEUE), str(v['queue-size']) ?? env.PGBACKUP_S3_QUEUE_SIZE) ?? DEFAULT_QUEUE;
-  const timeoutMs = probs.zod('--timeout', durationSchema, str(v.timeout));
-  const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? DEFAULT_STALL_MS;
-  const healthcheckUrl = probs.zod('--healthcheck-url', httpUrl, str(v['healthcheck-url']));
-  const webhookUrl = probs.zod('--webhook-url', httpUrl, str(v['webhook-url']));
-  const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(MIN_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? DEFAULT_SCRYPT_LOG_N;
-  const dumpOptions: string[] = [];
-  for (const [flag, pgFlag] of [
-    ['schema', '--schema'],
-    ['exclude-schema', '--exclude-schema'],
-    ['table', '--table'],
-    ['exclude-table', '--exclude-table'],
-    ['exclude-table-data', '--exclude-table-data'],
-  ] as const) {
-    for (const pat of strs(v[flag])) {
-      if (pat === '') probs.add(`--${flag}: empty pattern`);
-      dumpOptions.push(`${pgFlag}=${pat}`);
-    }
-  }
-  for (const f of ['column-inserts', 'no-owner', 'no-privileges'] as const) if (bool(v[f])) dumpOptions.push(`--${f}`);
-  const allDatabases = bool(v['all-databases']);
-  if (allDatabases && (strs(v.table).length || strs(v.schema).length)) probs.add('--all-databases: cannot be combined with --table or --schema');
-  probs.done();
-  return Object.freeze({
-    source: src!,
-    target: targets[0]!,
-    targets,
-    targetIsDefault: toFlags.length === 0 && env.PGBACKUP_TARGET === undefined,
-    recipients,
-    recipientsFile,
-    passphraseFile,
-    noEncryption,
-    compressLevel,
-    tier: tier as 'auto' | Tier,
-    dumpOptions,
-    allDatabases,
-    globals: bool(v.globals),
-    partSize,
-    queueSize,
-    timeoutMs,
-    stallMs,
-    healthcheckUrl,
-    webhookUrl,
-    scryptLogN,
-  });
-}
-
-export interface SecretsConfig {
-  identityFiles: string[];
-  passphraseFile: string | undefined;
-}
-
-function secretsConfig(v: Parsed['values'], env: Env): SecretsConfig {
-  const ids = strs(v.identity);
+/** Identity files and passphrase file of the commands that decrypt. */
+const secretFlags = { identity: list, 'passphrase-file': str };
+const secretEnv = { PGBACKUP_IDENTITY_FILE: str, PGBACKUP_PASSPHRASE_FILE: str };
+const SECRET_BACKING = { PGBACKUP_PASSPHRASE_FILE: 'passphrase-file' };
+function secretsOf(f: { identity: string[]; 'passphrase-file'?: string | undefined }, e: { PGBACKUP_IDENTITY_FILE?: string | undefined; PGBACKUP_PASSPHRASE_FILE?: string | undefined }) {
   return {
-    identityFiles: ids.length ? ids : env.PGBACKUP_IDENTITY_FILE ? env.PGBACKUP_IDENTITY_FILE.split(',').filter(Boolean) : [],
-    passphraseFile: str(v['passphrase-file']) ?? (env.PGBACKUP_PASSPHRASE_FILE || undefined),
+    identityFiles: f.identity.length ? f.identity : e.PGBACKUP_IDENTITY_FILE ? e.PGBACKUP_IDENTITY_FILE.split(',').filter(Boolean) : [],
+    passphraseFile: f['passphrase-file'] ?? (e.PGBACKUP_PASSPHRASE_FILE || undefined),
   };
 }
+export type SecretsConfig = ReturnType<typeof secretsOf>;
 
-function fromTarget(probs: Problems, v: Parsed['values'], env: Env): Target | undefined {
-  const from = str(v.from);
-  // A list in PGBACKUP_TARGET (made for backup): the commands that read take its first target.
-  return probs.try(() => (from !== undefined ? parseTarget(from, env, '--from') : parseEnvTargets(env.PGBACKUP_TARGET ?? DEFAULT_TARGET, env)[0]!));
+
+/** A connection string given by `field` (a flag or DATABASE_URL), parsed where it is read. */
+const connSchema = (field: string, env: Env) => z.string().transform((s, ctx) => parsed(ctx, () => connFromUrl(s, field, env)));
+
+/** Recipients (a flag repeated, or a variable's list), each checked, and not mixed. */
+const recipientsSchema = (where: (i: number) => string) =>
+  z.array(z.string()).transform((rs, ctx) => {
+    for (const m of recipientProblems(rs, where)) problem(ctx, m);
+    return rs;
+  });
+
+/** A parsed field's value in a cross-field check, or undefined when that field failed (it is reported already). */
+const ok = <T>(v: T): T | undefined => (v !== null && typeof v === 'object' && 'status' in v && (v as { status: unknown }).status === 'aborted' ? undefined : v);
+
+// ---------------------------------------------------------------------------------------------
+// backup
+
+const DUMP_FILTERS = ['schema', 'exclude-schema', 'table', 'exclude-table', 'exclude-table-data'] as const;
+const DUMP_SWITCHES = ['column-inserts', 'no-owner', 'no-privileges'] as const;
+const pattern = z.array(z.string().min(1, 'empty pattern')).optional().transform((l) => l ?? []);
+const partSizeSchema = sizeSchema.refine((n) => n >= MIN_PART && n <= MAX_PART, `S3 parts must be from ${sizeLabel(MIN_PART)} to ${sizeLabel(MAX_PART)}`);
+
+function backupSchema(env: Env) {
+  return z
+    .object({
+      flags: z.object({
+        database: connSchema('--database', env).optional(),
+        to: z
+          .array(z.string())
+          .optional()
+          .transform((ts, ctx) => (ts ?? []).map((t, i, all) => parsed(ctx, () => parseTarget(t, env, all.length > 1 ? `--to #${i + 1}` : '--to')))),
+        recipient: recipientsSchema((i) => `--recipient #${i + 1}`).optional(),
+        'recipients-file': str,
+        'passphrase-file': str,
+        'no-encryption': flag,
+        'compress-level': intIn(0, 9).optional(),
+        tier: z.enum(['auto', ...TIERS]).optional(),
+        schema: pattern,
+        'exclude-schema': pattern,
+        table: pattern,
+        'exclude-table': pattern,
+        'exclude-table-data': pattern,
+        'column-inserts': flag,
+        'no-owner': flag,
+        'no-privileges': flag,
+        'all-databases': flag,
+        globals: flag,
+        'part-size': partSizeSchema.optional(),
+        'queue-size': intIn(1, MAX_QUEUE).optional(),
+        timeout: durationSchema.optional(),
+        'stall-timeout': durationSchema.optional(),
+        'healthcheck-url': httpUrl.optional(),
+        'webhook-url': httpUrl.optional(),
+      }),
+      env: z.object({
+        DATABASE_URL: connSchema('DATABASE_URL', env).optional(),
+        PGBACKUP_TARGET: z
+          .string()
+          .optional()
+          .transform((t, ctx) => (t === undefined ? undefined : parsed(ctx, () => parseEnvTargets(t, env)))),
+        PGBACKUP_RECIPIENTS: z
+          .string()
+          .optional()
+          .transform((v) => listVar(v))
+          .pipe(recipientsSchema((i) => `PGBACKUP_RECIPIENTS #${i + 1}`)),
+        PGBACKUP_RECIPIENTS_FILE: str,
+        PGBACKUP_PASSPHRASE_FILE: str,
+        PGBACKUP_S3_PART_SIZE: partSizeSchema.optional(),
+        PGBACKUP_S3_QUEUE_SIZE: intIn(1, MAX_QUEUE).optional(),
+        PGBACKUP_SCRYPT_WORK_FACTOR: intIn(MIN_SCRYPT_LOG_N, MAX_SCRYPT_LOG_N).optional(),
+      }),
+    })
+    .check(
+      z.superRefine(({ flags: f, env: e }, ctx) => {
+        const toGiven = f.to !== undefined && (ok(f.to)?.length ?? 1) > 0;
+        const targets = toGiven ? ok(f.to) : e.PGBACKUP_TARGET !== undefined ? ok(e.PGBACKUP_TARGET) : [];
+        const seen = new Set<string>();
+        for (const t of targets ?? []) {
+          if (ok(t) === undefined) continue;
+          const id = targetId(t);
+          if (seen.has(id)) problem(ctx, `${toGiven ? '--to' : 'PGBACKUP_TARGET'}: ${id.replace(/^folder:/, '')} is named twice`);
+          seen.add(id);
+        }
+        const recipients = f.recipient !== undefined ? f.recipient : e.PGBACKUP_RECIPIENTS;
+        const hasRecipients = Array.isArray(recipients) ? recipients.length > 0 : true;
+        const recipientsFile = f['recipients-file'] ?? (f.recipient !== undefined ? undefined : e.PGBACKUP_RECIPIENTS_FILE || undefined);
+        const passphraseFile = f['passphrase-file'] ?? e.PGBACKUP_PASSPHRASE_FILE;
+        const noEncryption = f['no-encryption'];
+        if (!noEncryption && !hasRecipients && !recipientsFile && !passphraseFile) {
+          problem(ctx, 'encryption: no age recipient or passphrase given: use --recipient, --recipients-file or --passphrase-file (or PGBACKUP_RECIPIENTS), or --no-encryption to store the dump unencrypted');
+        }
+        if (noEncryption && (hasRecipients || f['recipients-file'] || f['passphrase-file'])) problem(ctx, '--no-encryption: conflicts with --recipient / --recipients-file / --passphrase-file');
+        if (passphraseFile && (hasRecipients || recipientsFile) && !noEncryption) {
+          problem(ctx, '--passphrase-file: age cannot encrypt to a passphrase and to recipients at once; give one or the other');
+        }
+        if (f['all-databases'] && (f.table.length || f.schema.length)) problem(ctx, '--all-databases: cannot be combined with --table or --schema');
+      }, ALWAYS),
+    )
+    .transform(({ flags: f, env: e }, ctx) => {
+      const targets = f.to.length ? f.to : (e.PGBACKUP_TARGET ?? [parseTarget(DEFAULT_TARGET, env, 'PGBACKUP_TARGET')]);
+      const recipients = f.recipient ?? e.PGBACKUP_RECIPIENTS;
+      return {
+        source: f.database ?? e.DATABASE_URL ?? parsed(ctx, () => connFromEnv(env)),
+        /** The first of `targets`. */
+        target: targets[0]!,
+        /** Every target the backup goes to (--to repeated, or a list in PGBACKUP_TARGET): the same bytes, the same key. */
+        targets,
+        /** Neither --to nor PGBACKUP_TARGET: the default folder (the summary names its absolute path). */
+        targetIsDefault: f.to.length === 0 && env.PGBACKUP_TARGET === undefined,
+        recipients,
+        recipientsFile: f['recipients-file'] ?? (f.recipient ? undefined : e.PGBACKUP_RECIPIENTS_FILE || undefined),
+        passphraseFile: f['passphrase-file'] ?? e.PGBACKUP_PASSPHRASE_FILE ?? undefined,
+        noEncryption: f['no-encryption'],
+        compressLevel: f['compress-level'] ?? DEFAULT_LEVEL,
+        tier: f.tier ?? 'auto',
+        /** pg_dump's filter and switch options, in the order given per kind. */
+        dumpOptions: [...DUMP_FILTERS.flatMap((k) => f[k].map((pat) => `--${k}=${pat}`)), ...DUMP_SWITCHES.filter((k) => f[k]).map((k) => `--${k}`)],
+        allDatabases: f['all-databases'],
+        globals: f.globals,
+        partSize: f['part-size'] ?? e.PGBACKUP_S3_PART_SIZE,
+        queueSize: f['queue-size'] ?? e.PGBACKUP_S3_QUEUE_SIZE ?? DEFAULT_QUEUE,
+        timeoutMs: f.timeout,
+        stallMs: f['stall-timeout'] ?? DEFAULT_STALL_MS,
+        healthcheckUrl: f['healthcheck-url'],
+        webhookUrl: f['webhook-url'],
+        scryptLogN: e.PGBACKUP_SCRYPT_WORK_FACTOR ?? DEFAULT_SCRYPT_LOG_N,
+      };
+    });
 }
 
+export type BackupConfig = z.infer<ReturnType<typeof backupSchema>>;
+
+export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
+  return parseInput(
+    backupSchema(env),
+    inputOf(p, env, {
+      DATABASE_URL: 'database',
+      PGBACKUP_TARGET: 'to',
+      PGBACKUP_RECIPIENTS: 'recipient',
+      PGBACKUP_PASSPHRASE_FILE: 'passphrase-file',
+      PGBACKUP_S3_PART_SIZE: 'part-size',
+      PGBACKUP_S3_QUEUE_SIZE: 'queue-size',
+    }),
+  );
+}
 /**
  * A point in time for --at. Without a zone it is UTC (never the machine's local time): a date
  * alone is the end of that UTC day; `2026-11-29T07:00`, `2026-11-29 07:00:00` and the keys'
@@ -306,50 +392,38 @@ const atSchema = z.string().transform((s, ctx) => {
   return d;
 });
 
-export interface ListConfig {
-  target: Target;
-  database: string | undefined;
-  json: boolean;
+// ---------------------------------------------------------------------------------------------
+// list
+
+function listSchema(env: Env) {
+  return z
+    .object({ flags: z.object({ from: fromFields(env).flag, database: str, json: flag }), env: z.object({ PGBACKUP_TARGET: fromFields(env).env }) })
+    .transform(({ flags: f, env: e }) => ({ target: f.from ?? e.PGBACKUP_TARGET ?? defaultTarget(env), database: f.database, json: f.json }));
 }
+export type ListConfig = z.infer<ReturnType<typeof listSchema>>;
 
 export function listConfig(p: Parsed, env: Env): Readonly<ListConfig> {
-  const probs = new Problems();
-  const target = fromTarget(probs, p.values, env);
-  probs.done();
-  return Object.freeze({ target: target!, database: str(p.values.database), json: bool(p.values.json) });
+  return parseInput(listSchema(env), inputOf(p, env, FROM_BACKING));
 }
 
-export interface RestoreConfig extends SecretsConfig {
-  key: string | undefined;
-  latest: boolean;
-  at: Date | undefined;
-  /** --latest / --at may pick safety and partial backups too. */
-  anyKind: boolean;
-  target: Target;
-  database: string | undefined;
-  dest: ConnInfo;
-  create: boolean;
-  clean: boolean;
-  yes: boolean;
-  safetyBackup: boolean;
-  noOwner: boolean;
-  /** lock_timeout for the restore's statements (and pg_dump --lock-wait-timeout for its safety backup); default 1m. */
-  lockTimeoutMs: number;
-  /** --create: how to make the database (else like the source: encoding, locale). */
-  createWith: { encoding?: string | undefined; locale?: string | undefined; defaults: boolean };
-  /** --clean into an existing database: apply the source's properties too. */
-  applyDatabaseProperties: boolean;
-  recipients: string[];
-  json: boolean;
-  /** psql sessions: 1 = one transaction; more = parallel, atomic per database. */
-  jobs: number;
-  /** End other sessions on the target before replacing it. */
-  terminateConnections: boolean;
-  /** Print the backup's entries; restore nothing. */
-  list: boolean;
-  /** --table / --schema / --exclude-table: a selective restore. */
-  selection: Selection | undefined;
+// ---------------------------------------------------------------------------------------------
+// restore
+
+/** Patterns a parser checks one by one (it returns a problem, worded whole, or the parsed pattern). */
+function patterns<T>(ctx: z.RefinementCtx, raw: string[] | undefined, parse: (s: string) => T | string): T[] {
+  const out: T[] = [];
+  for (const s of raw ?? []) {
+    const p = parse(s);
+    if (typeof p === 'string') problem(ctx, p);
+    else out.push(p);
+  }
+  return out;
 }
+const qualifiedPatterns = (field: string) =>
+  z
+    .array(z.string())
+    .optional()
+    .transform((l, ctx) => patterns(ctx, l, (s) => parseQualifiedPattern(field, s)));
 
 /** Sessions of a restore unless --jobs says otherwise (see docs: why this default). */
 export const DEFAULT_RESTORE_JOBS = 1;
@@ -357,207 +431,274 @@ export const MAX_RESTORE_JOBS = 64;
 /** --lock-timeout's default: how long a restore statement waits for a lock before it gives up. */
 export const DEFAULT_LOCK_TIMEOUT_MS = MINUTE;
 
+function restoreSchema(env: Env) {
+  return z
+    .object({
+      args: z.array(z.string()),
+      flags: z.object({
+        latest: flag,
+        at: atSchema.optional(),
+        'any-kind': flag,
+        from: fromFields(env).flag,
+        database: str,
+        to: z
+          .string()
+          .optional()
+          .transform((to, ctx) => {
+            if (to === undefined) return undefined;
+            const ci = parsed(ctx, () => connFromUrl(to, '--to', env));
+            if (!namesDatabase(to, '--to')) problem(ctx, '--to: names no database (postgres://user@host:port/DBNAME)');
+            return ci;
+          }),
+        ...secretFlags,
+        create: flag,
+        'db-encoding': str,
+        'db-locale': str,
+        'create-with-defaults': flag,
+        'apply-database-properties': flag,
+        clean: flag,
+        'no-safety-backup': flag,
+        yes: flag,
+        'no-owner': flag,
+        json: flag,
+        'lock-timeout': durationSchema.optional(),
+        jobs: z
+          .string()
+          .optional()
+          .refine((j) => j === undefined || (/^\d+$/.test(j) && Number(j) >= 1 && Number(j) <= MAX_RESTORE_JOBS), { message: `a whole number from 1 to ${MAX_RESTORE_JOBS}` }),
+        'terminate-connections': flag,
+        list: flag,
+        table: qualifiedPatterns('--table'),
+        schema: z
+          .array(z.string())
+          .optional()
+          .transform((l, ctx) => patterns(ctx, l, parseSchemaPattern)),
+        'exclude-table': qualifiedPatterns('--exclude-table'),
+      }),
+      env: z.object({ ...secretEnv, PGBACKUP_RECIPIENTS: str, PGBACKUP_TARGET: fromFields(env).env }),
+    })
+    .check(
+      z.superRefine(({ args, flags: f }, ctx) => {
+        const key = args[0];
+        const chosen = [key !== undefined, f.latest, f.at !== undefined].filter(Boolean).length;
+        if (chosen === 0) problem(ctx, 'which backup: give a KEY (or file), --latest or --at TIME');
+        if (chosen > 1) problem(ctx, 'which backup: give only one of KEY, --latest, --at');
+        // The target is always explicit: never DATABASE_URL or PG* alone (on a backup host that may be production).
+        if (f.list) {
+          for (const k of ['to', 'clean', 'create', 'jobs', 'yes'] as const) {
+            if (f[k] !== undefined && f[k] !== false) problem(ctx, `--list: prints the backup's entries and restores nothing; --${k} does not go with it`);
+          }
+          if (!key && f.database === undefined) problem(ctx, '--list with --latest or --at: name the database with --database');
+        } else if (f.to === undefined) {
+          problem(ctx, '--to: required: the database to restore into (postgres://user@host:port/DBNAME); restore never takes its target from DATABASE_URL or PG* variables');
+        }
+        for (const k of ['db-encoding', 'db-locale', 'create-with-defaults'] as const) {
+          if (f[k] !== undefined && f[k] !== false && !f.create) problem(ctx, `--${k}: only with --create (it chooses how the database is created)`);
+        }
+        if (f['create-with-defaults'] && f['db-locale'] !== undefined) problem(ctx, '--create-with-defaults and --db-locale: give one of them');
+        const selective = f.table.length > 0 || f.schema.length > 0 || f['exclude-table'].length > 0;
+        if (selective && f.list) problem(ctx, '--list prints every entry of the backup; --table, --schema and --exclude-table do not go with it');
+        if (selective && f.jobs !== undefined && f.jobs !== '1') problem(ctx, '--table, --schema, --exclude-table: a selective restore runs in one session, one transaction; --jobs does not go with it');
+        if (f['exclude-table'].length && !f.table.length && !f.schema.length) problem(ctx, '--exclude-table narrows what --table or --schema select: give one of them');
+      }, ALWAYS),
+    )
+    .transform(({ args, flags: f, env: e }) => {
+      return {
+        ...secretsOf(f, e),
+        key: args[0],
+        latest: f.latest,
+        at: f.at,
+        /** --latest / --at may pick safety and partial backups too. */
+        anyKind: f['any-kind'],
+        target: f.from ?? e.PGBACKUP_TARGET ?? defaultTarget(env),
+        database: f.database,
+        // Only --list goes without --to (checked above); it never reads `dest`.
+        dest: f.to!,
+        create: f.create,
+        clean: f.clean,
+        yes: f.yes,
+        safetyBackup: !f['no-safety-backup'],
+        noOwner: f['no-owner'],
+        /** lock_timeout for the restore's statements (and pg_dump --lock-wait-timeout for its safety backup). */
+        lockTimeoutMs: f['lock-timeout'] ?? DEFAULT_LOCK_TIMEOUT_MS,
+        /** --create: how to make the database (else like the source: encoding, locale). */
+        createWith: { encoding: f['db-encoding'], locale: f['db-locale'], defaults: f['create-with-defaults'] },
+        /** --clean into an existing database: apply the source's properties too. */
+        applyDatabaseProperties: f['apply-database-properties'],
+        /** For the safety backup taken before --clean. */
+        recipients: listVar(e.PGBACKUP_RECIPIENTS),
+        json: f.json,
+        /** psql sessions: 1 = one transaction; more = parallel, atomic per database. */
+        jobs: f.jobs === undefined ? DEFAULT_RESTORE_JOBS : Number(f.jobs),
+        /** End other sessions on the target before replacing it. */
+        terminateConnections: f['terminate-connections'],
+        /** Print the backup's entries; restore nothing. */
+        list: f.list,
+        /** The selective-restore options (model/selection.ts), or undefined when none is given. */
+        selection: f.table.length || f.schema.length || f['exclude-table'].length ? ({ tables: f.table, schemas: f.schema, excludeTables: f['exclude-table'] } satisfies Selection) : undefined,
+      };
+    });
+}
+export type RestoreConfig = z.infer<ReturnType<typeof restoreSchema>>;
+
 export function restoreConfig(p: Parsed, env: Env): Readonly<RestoreConfig> {
-  const v = p.values;
-  const probs = new Problems();
-  const key = p.positionals[0];
-  const latest = bool(v.latest);
-  const at = probs.zod('--at', atSchema, str(v.at));
-  const chosen = [key !== undefined, latest, str(v.at) !== undefined].filter(Boolean).length;
-  if (chosen === 0) probs.add('which backup: give a KEY (or file), --latest or --at TIME');
-  if (chosen > 1) probs.add('which backup: give only one of KEY, --latest, --at');
-  const target = fromTarget(probs, v, env);
-  // The target is always explicit: never DATABASE_URL or PG* alone (on a backup host that may be production).
-  const toRaw = str(v.to);
-  const list = bool(v.list);
-  if (list) {
-    for (const f of ['to', 'clean', 'create', 'jobs', 'yes'] as const) if (v[f] !== undefined && v[f] !== false) probs.add(`--list: prints the backup's entries and restores nothing; --${f} does not go with it`);
-    if (!key && str(v.database) === undefined) probs.add('--list with --latest or --at: name the database with --database');
-  } else if (toRaw === undefined) {
-    probs.add('--to: required: the database to restore into (postgres://user@host:port/DBNAME); restore never takes its target from DATABASE_URL or PG* variables');
-  }
-  const dest = toRaw !== undefined ? probs.try(() => connFromUrl(toRaw, '--to', env)) : undefined;
-  if (dest && !namesDatabase(toRaw!, '--to')) probs.add('--to: names no database (postgres://user@host:port/DBNAME)');
-  for (const f of ['db-encoding', 'db-locale', 'create-with-defaults'] as const) {
-    if (v[f] !== undefined && v[f] !== false && !bool(v.create)) probs.add(`--${f}: only with --create (it chooses how the database is created)`);
-  }
-  if (bool(v['create-with-defaults']) && str(v['db-locale']) !== undefined) probs.add('--create-with-defaults and --db-locale: give one of them');
-  const envRecipients = (env.PGBACKUP_RECIPIENTS ?? '').split(/[\s,]+/).filter(Boolean);
-  const lockTimeoutMs = probs.zod('--lock-timeout', durationSchema, str(v['lock-timeout']));
-  const selection = selectionConfig(probs, v);
-  if (selection && list) probs.add("--list prints every entry of the backup; --table, --schema and --exclude-table do not go with it");
-  if (selection && str(v.jobs) !== undefined && str(v.jobs) !== '1') probs.add('--table, --schema, --exclude-table: a selective restore runs in one session, one transaction; --jobs does not go with it');
-  const jobsRaw = str(v.jobs);
-  const jobs = jobsRaw === undefined ? DEFAULT_RESTORE_JOBS : /^\d+$/.test(jobsRaw) && Number(jobsRaw) >= 1 && Number(jobsRaw) <= MAX_RESTORE_JOBS ? Number(jobsRaw) : (probs.add(`--jobs: a whole number from 1 to ${MAX_RESTORE_JOBS}`), 1);
-  probs.done();
-  return Object.freeze({
-    ...secretsConfig(v, env),
-    key,
-    jobs,
-    terminateConnections: bool(v['terminate-connections']),
-    list,
-    selection,
-    latest,
-    at,
-    anyKind: bool(v['any-kind']),
-    target: target!,
-    database: str(v.database),
-    dest: dest!,
-    create: bool(v.create),
-    clean: bool(v.clean),
-    yes: bool(v.yes),
-    safetyBackup: !bool(v['no-safety-backup']),
-    noOwner: bool(v['no-owner']),
-    lockTimeoutMs: lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
-    createWith: { encoding: str(v['db-encoding']), locale: str(v['db-locale']), defaults: bool(v['create-with-defaults']) },
-    applyDatabaseProperties: bool(v['apply-database-properties']),
-    recipients: envRecipients,
-    json: bool(v.json),
-  });
+  return parseInput(restoreSchema(env), inputOf(p, env, { ...SECRET_BACKING, ...FROM_BACKING }));
 }
 
-/** The selective-restore options (model/selection.ts), or undefined when none is given. */
-function selectionConfig(probs: Problems, v: Parsed['values']): Selection | undefined {
-  const list = (x: unknown) => (Array.isArray(x) ? (x as string[]) : []);
-  const sel: Selection = { tables: [], schemas: [], excludeTables: [] };
-  for (const t of list(v.table)) {
-    const p = parseQualifiedPattern('--table', t);
-    if (typeof p === 'string') probs.add(p);
-    else sel.tables.push(p);
-  }
-  for (const t of list(v.schema)) {
-    const p = parseSchemaPattern(t);
-    if (typeof p === 'string') probs.add(p);
-    else sel.schemas.push(p);
-  }
-  for (const t of list(v['exclude-table'])) {
-    const p = parseQualifiedPattern('--exclude-table', t);
-    if (typeof p === 'string') probs.add(p);
-    else sel.excludeTables.push(p);
-  }
-  if (!list(v.table).length && !list(v.schema).length && !list(v['exclude-table']).length) return undefined;
-  if (!list(v.table).length && !list(v.schema).length) probs.add('--exclude-table narrows what --table or --schema select: give one of them');
-  return sel;
-}
+// ---------------------------------------------------------------------------------------------
+// verify
 
-export interface VerifyConfig extends SecretsConfig {
-  key: string | undefined;
-  latest: boolean;
-  all: boolean;
-  anyKind: boolean;
-  target: Target;
-  database: string | undefined;
-  restoreInto: ConnInfo | undefined;
-  json: boolean;
+function verifySchema(env: Env) {
+  return z
+    .object({
+      args: z.array(z.string()),
+      flags: z.object({ latest: flag, all: flag, from: fromFields(env).flag, database: str, ...secretFlags, 'restore-into': connSchema('--restore-into', env).optional(), json: flag, 'any-kind': flag }),
+      env: z.object({ ...secretEnv, PGBACKUP_TARGET: fromFields(env).env }),
+    })
+    .check(
+      z.superRefine(({ args, flags: f }, ctx) => {
+        const chosen = [args[0] !== undefined, f.latest, f.all].filter(Boolean).length;
+        if (chosen === 0) problem(ctx, 'which backup: give a KEY, --latest or --all');
+        if (chosen > 1) problem(ctx, 'which backup: give only one of KEY, --latest, --all');
+        if (f.latest && !f.database) problem(ctx, '--latest: needs --database NAME');
+      }, ALWAYS),
+    )
+    .transform(({ args, flags: f, env: e }) => ({
+      ...secretsOf(f, e),
+      key: args[0],
+      latest: f.latest,
+      all: f.all,
+      anyKind: f['any-kind'],
+      target: f.from ?? e.PGBACKUP_TARGET ?? defaultTarget(env),
+      database: f.database,
+      restoreInto: f['restore-into'],
+      json: f.json,
+    }));
 }
+export type VerifyConfig = z.infer<ReturnType<typeof verifySchema>>;
 
 export function verifyConfig(p: Parsed, env: Env): Readonly<VerifyConfig> {
-  const v = p.values;
-  const probs = new Problems();
-  const key = p.positionals[0];
-  const latest = bool(v.latest);
-  const all = bool(v.all);
-  const chosen = [key !== undefined, latest, all].filter(Boolean).length;
-  if (chosen === 0) probs.add('which backup: give a KEY, --latest or --all');
-  if (chosen > 1) probs.add('which backup: give only one of KEY, --latest, --all');
-  if (latest && !str(v.database)) probs.add('--latest: needs --database NAME');
-  const target = fromTarget(probs, v, env);
-  const ri = str(v['restore-into']);
-  const restoreInto = ri !== undefined ? probs.try(() => connFromUrl(ri, '--restore-into', env)) : undefined;
-  probs.done();
-  return Object.freeze({ ...secretsConfig(v, env), key, latest, all, anyKind: bool(v['any-kind']), target: target!, database: str(v.database), restoreInto, json: bool(v.json) });
+  return parseInput(verifySchema(env), inputOf(p, env, { ...SECRET_BACKING, ...FROM_BACKING }));
 }
 
-export interface FetchConfig extends SecretsConfig {
-  key: string;
-  target: Target;
-  output: string;
-  /** Replace an existing -o FILE. */
-  force: boolean;
+// ---------------------------------------------------------------------------------------------
+// fetch
+
+function fetchSchema(env: Env) {
+  return z
+    .object({
+      args: z.array(z.string()),
+      flags: z.object({ from: fromFields(env).flag, ...secretFlags, output: str, force: flag }),
+      env: z.object({ ...secretEnv, PGBACKUP_TARGET: fromFields(env).env }),
+    })
+    .check(z.superRefine(({ args }, ctx) => (args[0] ? undefined : problem(ctx, 'KEY: which backup to fetch')), ALWAYS))
+    .transform(({ args, flags: f, env: e }) => ({
+      ...secretsOf(f, e),
+      key: args[0]!,
+      target: f.from ?? e.PGBACKUP_TARGET ?? defaultTarget(env),
+      output: f.output ?? '-',
+      /** Replace an existing -o FILE. */
+      force: f.force,
+    }));
 }
+export type FetchConfig = z.infer<ReturnType<typeof fetchSchema>>;
 
 export function fetchConfig(p: Parsed, env: Env): Readonly<FetchConfig> {
-  const probs = new Problems();
-  const key = p.positionals[0];
-  if (!key) probs.add('KEY: which backup to fetch');
-  const target = fromTarget(probs, p.values, env);
-  probs.done();
-  return Object.freeze({ ...secretsConfig(p.values, env), key: key!, target: target!, output: str(p.values.output) ?? '-', force: bool(p.values.force) });
+  return parseInput(fetchSchema(env), inputOf(p, env, { ...SECRET_BACKING, ...FROM_BACKING }));
 }
 
-export interface KeygenConfig {
-  pq: boolean;
-  output: string | undefined;
-}
+// ---------------------------------------------------------------------------------------------
+// keygen
+
+const keygenSchema = z.object({ flags: z.object({ pq: flag, output: str }) }).transform(({ flags: f }) => ({ pq: f.pq, output: f.output }));
+export type KeygenConfig = z.infer<typeof keygenSchema>;
 
 export function keygenConfig(p: Parsed): Readonly<KeygenConfig> {
-  return Object.freeze({ pq: bool(p.values.pq), output: str(p.values.output) });
+  return parseInput(keygenSchema, inputOf(p, {}));
 }
 
-export interface BucketConfig {
-  action: 'check' | 'lifecycle';
-  target: Target & { kind: 's3' };
-  apply: boolean;
-  json: boolean;
-  retention: RetentionDays;
+// ---------------------------------------------------------------------------------------------
+// bucket
+
+function bucketSchema(env: Env) {
+  return z
+    .object({
+      args: z.array(z.string()),
+      flags: z.object({ to: str, from: str, apply: flag, json: flag }),
+      env: z.object({ PGBACKUP_TARGET: str }).and(retentionSchema),
+    })
+    .check(
+      z.superRefine(({ args, flags: f, env: e }, ctx) => {
+        const action = args[0];
+        if (action !== 'check' && action !== 'lifecycle') problem(ctx, `bucket: expected "check" or "lifecycle"${action ? `, not "${action}"` : ''}`);
+        if (!(f.to ?? f.from ?? e.PGBACKUP_TARGET)) problem(ctx, '--to: the bucket to use (s3://bucket/prefix/, or PGBACKUP_TARGET)');
+        if (f.apply && action !== 'lifecycle') problem(ctx, '--apply: only with "bucket lifecycle"');
+      }, ALWAYS),
+    )
+    .transform(({ args, flags: f, env: e }, ctx) => {
+      const given = f.to ?? f.from;
+      const target = parsed(ctx, () => (given !== undefined ? parseTarget(given, env, '--to') : parseEnvTargets(e.PGBACKUP_TARGET!, env)[0]!));
+      if (target.kind !== 's3') problem(ctx, '--to: bucket commands need an s3:// target');
+      else if (target.prefix.length > MAX_RULE_PREFIX) problem(ctx, `--to: a prefix over ${MAX_RULE_PREFIX} characters leaves no room for lifecycle rule IDs (S3 allows 255)`);
+      const { PGBACKUP_TARGET: _t, ...retention } = e;
+      return { action: args[0] as 'check' | 'lifecycle', target: target as Target & { kind: 's3' }, apply: f.apply, json: f.json, retention: retention };
+    });
 }
+export type BucketConfig = z.infer<ReturnType<typeof bucketSchema>>;
 
 export function bucketConfig(p: Parsed, env: Env): Readonly<BucketConfig> {
-  const probs = new Problems();
-  const action = p.positionals[0];
-  if (action !== 'check' && action !== 'lifecycle') probs.add(`bucket: expected "check" or "lifecycle"${action ? `, not "${action}"` : ''}`);
-  const raw = str(p.values.to) ?? str(p.values.from) ?? env.PGBACKUP_TARGET;
-  let target: Target | undefined;
-  if (!raw) probs.add('--to: the bucket to use (s3://bucket/prefix/, or PGBACKUP_TARGET)');
-  else {
-    const flag = str(p.values.to) ?? str(p.values.from);
-    target = probs.try(() => (flag !== undefined ? parseTarget(flag, env, '--to') : parseEnvTargets(raw, env)[0]!));
-    if (target && target.kind !== 's3') probs.add('--to: bucket commands need an s3:// target');
-  }
-  if (p.values.apply && action !== 'lifecycle') probs.add('--apply: only with "bucket lifecycle"');
-  if (target?.kind === 's3' && target.prefix.length > MAX_RULE_PREFIX) probs.add(`--to: a prefix over ${MAX_RULE_PREFIX} characters leaves no room for lifecycle rule IDs (S3 allows 255)`);
-  const retention = probs.try(() => retentionConfig(env));
-  probs.done();
-  return Object.freeze({ action: action as 'check' | 'lifecycle', target: target as Target & { kind: 's3' }, apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });
+  return parseInput(bucketSchema(env), inputOf(p, env));
 }
 
-export interface PruneConfig {
-  /** The folder target. */
-  path: string;
-  database: string | undefined;
-  apply: boolean;
-  json: boolean;
-  retention: RetentionDays;
+// ---------------------------------------------------------------------------------------------
+// prune
+
+function pruneSchema(env: Env) {
+  return z
+    .object({
+      flags: z.object({ from: fromFields(env).flag, database: str, apply: flag, json: flag }),
+      env: z.object({ PGBACKUP_TARGET: fromFields(env).env }).and(retentionSchema),
+    })
+    .transform(({ flags: f, env: e }, ctx) => {
+      const { PGBACKUP_TARGET: envTarget, ...retention } = e;
+      const target = f.from ?? envTarget ?? defaultTarget(env);
+      if (target.kind === 's3') {
+        problem(
+          ctx,
+          `--from: prune works on folder targets; an S3 bucket expires backups with its lifecycle rules, which apply the same retention: ` +
+            `pgbackup bucket lifecycle --to s3://${target.bucket}/${target.prefix} --apply (then pgbackup bucket check)`,
+        );
+      }
+      /** The folder target. */
+      const path = target.kind === 'folder' ? target.path : '';
+      return { path, database: f.database, apply: f.apply, json: f.json, retention: retention };
+    });
 }
+export type PruneConfig = z.infer<ReturnType<typeof pruneSchema>>;
 
 export function pruneConfig(p: Parsed, env: Env): Readonly<PruneConfig> {
-  const probs = new Problems();
-  const target = fromTarget(probs, p.values, env);
-  if (target?.kind === 's3') {
-    probs.add(
-      `--from: prune works on folder targets; an S3 bucket expires backups with its lifecycle rules, which apply the same retention: ` +
-        `pgbackup bucket lifecycle --to s3://${target.bucket}/${target.prefix} --apply (then pgbackup bucket check)`,
-    );
-  }
-  const retention = probs.try(() => retentionConfig(env));
-  probs.done();
-  return Object.freeze({ path: (target as Target & { kind: 'folder' }).path, database: str(p.values.database), apply: bool(p.values.apply), json: bool(p.values.json), retention: retention! });
+  return parseInput(pruneSchema(env), inputOf(p, env, FROM_BACKING));
 }
 
-export interface StatusConfig {
-  target: Target;
-  /** --database, repeatable; empty: every database in the target. */
-  databases: string[];
-  maxAgeMs: number | undefined;
-  json: boolean;
+// ---------------------------------------------------------------------------------------------
+// status
+
+function statusSchema(env: Env) {
+  return z
+    .object({
+      flags: z.object({ from: fromFields(env).flag, database: z.array(z.string().min(1, 'empty name')).optional(), 'max-age': durationSchema.optional(), json: flag }),
+      env: z.object({ PGBACKUP_TARGET: fromFields(env).env }),
+    })
+    .transform(({ flags: f, env: e }) => ({
+      target: f.from ?? e.PGBACKUP_TARGET ?? defaultTarget(env),
+      /** --database, repeatable; empty: every database in the target. */
+      databases: [...new Set(f.database ?? [])],
+      maxAgeMs: f['max-age'],
+      json: f.json,
+    }));
 }
+export type StatusConfig = z.infer<ReturnType<typeof statusSchema>>;
 
 export function statusConfig(p: Parsed, env: Env): Readonly<StatusConfig> {
-  const probs = new Problems();
-  const target = fromTarget(probs, p.values, env);
-  const maxAgeMs = probs.zod('--max-age', durationSchema, str(p.values['max-age']));
-  const databases = strs(p.values.database);
-  if (databases.some((d) => d === '')) probs.add('--database: empty name');
-  probs.done();
-  return Object.freeze({ target: target!, databases: [...new Set(databases)], maxAgeMs, json: bool(p.values.json) });
+  return parseInput(statusSchema(env), inputOf(p, env, FROM_BACKING));
 }

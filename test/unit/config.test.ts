@@ -86,3 +86,52 @@ describe('connections', () => {
     expect(String((thrown as Error).message)).not.toContain('s3cret');
   });
 });
+
+describe('configuration schemas: every bad field named, by the name the user wrote', () => {
+  it('names a variable as the variable and a flag as the flag', () => {
+    const p = problems(() => backupConfig(parseCli(['backup', '--no-encryption']), { PGBACKUP_S3_PART_SIZE: 'huge', PGBACKUP_S3_QUEUE_SIZE: '0', PGBACKUP_SCRYPT_WORK_FACTOR: '40' }));
+    expect(p).toEqual([
+      'PGBACKUP_S3_PART_SIZE: not a size: "huge" (e.g. 16MiB, 64M, 1GiB)',
+      'PGBACKUP_S3_QUEUE_SIZE: must be a whole number from 1 to 64, not "0"',
+      'PGBACKUP_SCRYPT_WORK_FACTOR: must be a whole number from 10 to 22, not "40"',
+    ]);
+    expect(problems(() => backupConfig(parseCli(['backup', '--no-encryption', '--part-size', '1MiB']), {}))).toEqual(['--part-size: S3 parts must be from 5MiB to 5GiB']);
+  });
+
+  it('a flag wins over its variable: the variable is not even read', () => {
+    const c = backupConfig(parseCli(['backup', '--no-encryption', '--part-size', '16MiB', '--queue-size', '4']), { PGBACKUP_S3_PART_SIZE: 'huge', PGBACKUP_S3_QUEUE_SIZE: 'x' });
+    expect(c.partSize).toBe(16 * 1024 * 1024);
+    expect(c.queueSize).toBe(4);
+    const r = restoreConfig(parseCli(['restore', 'k', '--to', 'postgres://h/db', '--from', '/b']), { PGBACKUP_TARGET: 'gs://nope' });
+    expect(r.target).toEqual({ kind: 'folder', path: '/b' });
+  });
+
+  it('field problems and cross-field rules are reported together', () => {
+    const p = problems(() =>
+      restoreConfig(parseCli(['restore', 'k', '--latest', '--from', 'gs://x/', '--to', 'postgres://h:99999/db', '--jobs', '0', '--lock-timeout', 'soon', '--db-locale', 'C']), {}),
+    );
+    expect(p.some((x) => x.startsWith('--from: unsupported target'))).toBe(true);
+    expect(p.some((x) => x.startsWith('--to'))).toBe(true);
+    expect(p).toContain('--jobs: a whole number from 1 to 64');
+    expect(p).toContain('--lock-timeout: not a duration: "soon" (e.g. 90s, 10m, 2h, 1h30m)');
+    expect(p).toContain('which backup: give only one of KEY, --latest, --at');
+    expect(p).toContain('--db-locale: only with --create (it chooses how the database is created)');
+  });
+
+  it('encryption rules: one way to encrypt, or --no-encryption, never both', () => {
+    expect(problems(() => backupConfig(parseCli(['backup']), {}))[0]).toMatch(/^encryption: no age recipient or passphrase given/);
+    expect(problems(() => backupConfig(parseCli(['backup', '--no-encryption', '--recipient', R]), {}))).toEqual(['--no-encryption: conflicts with --recipient / --recipients-file / --passphrase-file']);
+    expect(problems(() => backupConfig(parseCli(['backup', '--passphrase-file', 'f']), { PGBACKUP_RECIPIENTS: R }))).toEqual(['--passphrase-file: age cannot encrypt to a passphrase and to recipients at once; give one or the other']);
+    expect(problems(() => backupConfig(parseCli(['backup', '--no-encryption']), { PGBACKUP_RECIPIENTS: 'age1nope' }))[0]).toMatch(/^PGBACKUP_RECIPIENTS #1: /);
+  });
+
+  it('the outputs are frozen and typed by the schemas', () => {
+    const c = backupConfig(parseCli(['backup', '--no-encryption', '--schema', 's', '--no-owner', '--tier', 'weekly', '--stall-timeout', '90s']), {});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(c.dumpOptions).toEqual(['--schema=s', '--no-owner']);
+    expect(c.tier).toBe('weekly');
+    expect(c.stallMs).toBe(90_000);
+    expect(c.targetIsDefault).toBe(true);
+    expect(problems(() => backupConfig(parseCli(['backup', '--no-encryption', '--table', '']), {}))).toEqual(['--table: empty pattern']);
+  });
+});
