@@ -48,16 +48,24 @@ export function sdk(): Promise<typeof import('@aws-sdk/client-s3')> {
   return (sdkP ??= import('@aws-sdk/client-s3'));
 }
 
+/**
+ * The signing region for an S3-compatible endpoint (MinIO, Ceph RGW, s3rver...) when none is
+ * set: such servers accept any region, and SigV4 needs one.
+ */
+export const COMPATIBLE_DEFAULT_REGION = 'us-east-1';
+
 export async function makeS3Client(o: S3Options): Promise<S3Client> {
   const { S3Client } = await sdk();
   const cfg: S3ClientConfig = {
-    region: o.region ?? 'us-east-1',
     forcePathStyle: o.forcePathStyle ?? false,
     // Standard retry mode: throttling (503 SlowDown), 500s and dropped connections are retried
     // with exponential backoff and full jitter, a bounded number of times (AWS_MAX_ATTEMPTS).
     retryMode: 'standard',
     maxAttempts: o.maxAttempts ?? 5,
   };
+  // AWS_REGION / AWS_DEFAULT_REGION (target.ts) when set; else the SDK's own chain decides
+  // (AWS_REGION, then the region of the AWS_PROFILE profile in the shared config files).
+  if (o.region) cfg.region = o.region;
   if (o.endpoint) {
     cfg.endpoint = o.endpoint;
     // S3-compatible servers often lack the newer flexible checksums; ask for them only when
@@ -65,7 +73,19 @@ export async function makeS3Client(o: S3Options): Promise<S3Client> {
     cfg.requestChecksumCalculation = 'WHEN_REQUIRED';
     cfg.responseChecksumValidation = 'WHEN_REQUIRED';
   }
-  return new S3Client(cfg);
+  const client = new S3Client(cfg);
+  if (o.region) return client;
+  try {
+    await client.config.region();
+    return client;
+  } catch {
+    // No region anywhere. A custom endpoint signs with a fixed one; AWS itself needs the right one.
+    if (o.endpoint) return new S3Client({ ...cfg, region: COMPATIBLE_DEFAULT_REGION });
+    throw new UsageError(
+      `s3://${o.bucket}/: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or a region in the AWS_PROFILE profile of the AWS config file`,
+      { code: 'NO_REGION' },
+    );
+  }
 }
 
 export class S3Storage implements Storage {
