@@ -25,7 +25,7 @@ export const COMMANDS: Record<string, { spec: Spec; positionals: number; usage: 
       'compress-level': S, tier: S, schema: M, 'exclude-schema': M, table: M, 'exclude-table': M,
       'exclude-table-data': M, 'column-inserts': B, 'no-owner': B, 'no-privileges': B,
       'all-databases': B, globals: B, 'part-size': S, 'queue-size': S, timeout: S, 'stall-timeout': S,
-      'healthcheck-url': S, 'webhook-url': S,
+      'healthcheck-url': S, 'webhook-url': S, prometheus: S,
     },
     usage: `pgbackup backup [options]
 
@@ -136,7 +136,7 @@ Secrets:
   },
   verify: {
     positionals: 1,
-    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B, 'any-kind': B },
+    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B, 'any-kind': B, prometheus: S },
     usage: `pgbackup verify [KEY | --latest | --all] [--from TARGET] [--database NAME] [--identity FILE]...
                 [--restore-into URL] [--json]
 
@@ -182,7 +182,7 @@ full backup of a database. S3 targets are refused (exit 2): use bucket lifecycle
   },
   status: {
     positionals: 0,
-    spec: { from: S, database: M, 'max-age': S, json: B },
+    spec: { from: S, database: M, 'max-age': S, json: B, prometheus: S },
     usage: `pgbackup status [--from TARGET] [--database NAME]... [--max-age DURATION] [--json]
 
 Per database: the newest complete full backup (key, age, size, tier, duration), the newest

@@ -178,6 +178,8 @@ export interface BackupConfig {
   stallMs: number;
   healthcheckUrl: string | undefined;
   webhookUrl: string | undefined;
+  /** --prometheus FILE: the node_exporter textfile to update when the run ends. */
+  prometheus: string | undefined;
   scryptLogN: number;
 }
 
@@ -222,6 +224,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
   const stallMs = probs.zod('--stall-timeout', durationSchema, str(v['stall-timeout'])) ?? 10 * 60_000;
   const healthcheckUrl = probs.zod('--healthcheck-url', httpUrl, str(v['healthcheck-url']));
   const webhookUrl = probs.zod('--webhook-url', httpUrl, str(v['webhook-url']));
+  const prometheus = promFile(probs, v);
   const scryptLogN = probs.zod('PGBACKUP_SCRYPT_WORK_FACTOR', intIn(10, 22), env.PGBACKUP_SCRYPT_WORK_FACTOR) ?? 18;
   const dumpOptions: string[] = [];
   for (const [flag, pgFlag] of [
@@ -260,6 +263,7 @@ export function backupConfig(p: Parsed, env: Env): Readonly<BackupConfig> {
     stallMs,
     healthcheckUrl,
     webhookUrl,
+    prometheus,
     scryptLogN,
   });
 }
@@ -439,6 +443,15 @@ function selectionConfig(probs: Problems, v: Parsed['values']): Selection | unde
   return sel;
 }
 
+/** --prometheus FILE (a path; the folder must exist when the file is written). */
+function promFile(probs: Problems, v: Parsed['values']): string | undefined {
+  const f = str(v.prometheus);
+  if (f === undefined) return undefined;
+  if (f.trim() === '') probs.add('--prometheus: empty path');
+  else if (!f.endsWith('.prom')) probs.add(`--prometheus: "${f}" does not end in .prom (node_exporter's textfile collector reads only *.prom files)`);
+  return f;
+}
+
 export interface VerifyConfig extends SecretsConfig {
   key: string | undefined;
   latest: boolean;
@@ -448,6 +461,7 @@ export interface VerifyConfig extends SecretsConfig {
   database: string | undefined;
   restoreInto: ConnInfo | undefined;
   json: boolean;
+  prometheus: string | undefined;
 }
 
 export function verifyConfig(p: Parsed, env: Env): Readonly<VerifyConfig> {
@@ -463,8 +477,9 @@ export function verifyConfig(p: Parsed, env: Env): Readonly<VerifyConfig> {
   const target = fromTarget(probs, v, env);
   const ri = str(v['restore-into']);
   const restoreInto = ri !== undefined ? probs.try(() => connFromUrl(ri, '--restore-into', env)) : undefined;
+  const prometheus = promFile(probs, v);
   probs.done();
-  return Object.freeze({ ...secretsConfig(v, env), key, latest, all, anyKind: bool(v['any-kind']), target: target!, database: str(v.database), restoreInto, json: bool(v.json) });
+  return Object.freeze({ ...secretsConfig(v, env), key, latest, all, anyKind: bool(v['any-kind']), target: target!, database: str(v.database), restoreInto, json: bool(v.json), prometheus });
 }
 
 export interface FetchConfig extends SecretsConfig {
@@ -549,6 +564,7 @@ export interface StatusConfig {
   databases: string[];
   maxAgeMs: number | undefined;
   json: boolean;
+  prometheus: string | undefined;
 }
 
 export function statusConfig(p: Parsed, env: Env): Readonly<StatusConfig> {
@@ -557,6 +573,7 @@ export function statusConfig(p: Parsed, env: Env): Readonly<StatusConfig> {
   const maxAgeMs = probs.zod('--max-age', durationSchema, str(p.values['max-age']));
   const databases = strs(p.values.database);
   if (databases.some((d) => d === '')) probs.add('--database: empty name');
+  const prometheus = promFile(probs, p.values);
   probs.done();
-  return Object.freeze({ target: target!, databases: [...new Set(databases)], maxAgeMs, json: bool(p.values.json) });
+  return Object.freeze({ target: target!, databases: [...new Set(databases)], maxAgeMs, json: bool(p.values.json), prometheus });
 }
