@@ -186,10 +186,10 @@ async function main() {
         floor = await sh(`age -d -i "${keyFile}" < "${stored}" | gunzip > /dev/null`, pgenv);
         row('age -d < stored | gunzip > /dev/null', floor.ms, 0, '');
       }
-      const fetch = await timed(process.execPath, [BIN, 'fetch', keys.fkey, '--from', keys.folder, '--identity', keyFile, '-o', '-', '--log-format', 'json'], { env });
-      row('pgbackup fetch -o - > /dev/null (decrypt, gunzip, checks)', fetch.ms, floor?.ms, floor ? 'age | gunzip' : '');
+      const fetch = await sh(`"${process.execPath}" "${BIN}" fetch "${keys.fkey}" --from "${keys.folder}" --identity "${keyFile}" -o - --log-format json > /dev/null`, env);
+      row('pgbackup fetch -o - > /dev/null (decrypt, gunzip, checks)', fetch.ms, floor?.ms, floor ? 'age + gunzip' : '');
       const sel = await timed(process.execPath, [BIN, 'restore', keys.fkey, '--from', keys.folder, '--to', cluster.url('rsel'), '--create', '--table', 'public.m1', '--identity', keyFile, '--log-format', 'json'], { env });
-      row('pgbackup restore --table public.m1 (new database)', sel.ms, floor?.ms ?? fetch.ms, floor ? 'age | gunzip' : 'fetch', `${(sel.ms / fetch.ms).toFixed(2)}x fetch, peak RSS ${mib(sel.peak)} MiB`);
+      row('pgbackup restore --table public.m1 (new database)', sel.ms, floor?.ms ?? fetch.ms, floor ? 'age + gunzip' : 'fetch', `${(sel.ms / fetch.ms).toFixed(2)}x fetch, peak RSS ${mib(sel.peak)} MiB`);
       psql('DROP DATABASE rsel', 'postgres');
     }
     if (only === null || only === 'restore') {

@@ -72,6 +72,7 @@ export const DOCS: Record<string, CommandDoc> = {
       'stall-timeout': { arg: 'DURATION', help: 'kill pg_dump when it writes nothing for this long', default: '10m' },
       'healthcheck-url': { arg: 'URL', help: 'ping URL/start, then URL on success or URL/fail on failure' },
       'webhook-url': { arg: 'URL', help: 'POST a JSON summary when done' },
+      prometheus: { arg: 'FILE', help: "update this node_exporter textfile (*.prom) when the run ends: each database's last success, size and duration per target; pgbackup_failures_total on failure" },
     },
   },
   list: {
@@ -138,6 +139,7 @@ export const DOCS: Record<string, CommandDoc> = {
       'passphrase-file': PASSPHRASE_IN,
       'restore-into': { arg: 'URL', help: 'also restore into a scratch database on this server, compare row counts, and drop it' },
       json: { help: 'print the findings as JSON' },
+      prometheus: { arg: 'FILE', help: 'update this node_exporter textfile (*.prom) when done: the last successful verify of each database; pgbackup_failures_total on failure' },
     },
   },
   fetch: {
@@ -193,7 +195,7 @@ export const DOCS: Record<string, CommandDoc> = {
     },
   },
   status: {
-    synopsis: 'pgbackup status [--from TARGET] [--database NAME]... [--max-age DURATION] [--json]',
+    synopsis: 'pgbackup status [--from TARGET] [--database NAME]... [--max-age DURATION] [--json] [--prometheus FILE]',
     summary: 'newest and newest verified backup per database; freshness check',
     about:
       'Per database: the newest complete full backup (key, time and age, stored size, tier, how long it took), the newest full backup ' +
@@ -205,6 +207,7 @@ export const DOCS: Record<string, CommandDoc> = {
       database: { arg: 'NAME', help: 'only this database (repeatable); a named database without backups is reported as such', default: 'every database in the target' },
       'max-age': { arg: 'DURATION', help: "exit 8 when a database's newest complete full backup is older than this, e.g. 26h", default: 'no check' },
       json: { help: 'one JSON document' },
+      prometheus: { arg: 'FILE', help: 'write the status as a node_exporter textfile (*.prom), atomically; failure counters from earlier runs are kept' },
     },
   },
 };

@@ -25,7 +25,7 @@ export const COMMANDS: Record<string, { spec: Spec; positionals: number }> = {
       'compress-level': S, tier: S, schema: M, 'exclude-schema': M, table: M, 'exclude-table': M,
       'exclude-table-data': M, 'column-inserts': B, 'no-owner': B, 'no-privileges': B,
       'all-databases': B, globals: B, 'part-size': S, 'queue-size': S, timeout: S, 'stall-timeout': S,
-      'healthcheck-url': S, 'webhook-url': S,
+      'healthcheck-url': S, 'webhook-url': S, prometheus: S,
     },
   },
   list: {
@@ -43,7 +43,7 @@ export const COMMANDS: Record<string, { spec: Spec; positionals: number }> = {
   },
   verify: {
     positionals: 1,
-    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B, 'any-kind': B },
+    spec: { latest: B, all: B, from: S, database: S, identity: M, 'passphrase-file': S, 'restore-into': S, json: B, 'any-kind': B, prometheus: S },
   },
   fetch: {
     positionals: 1,
@@ -63,7 +63,7 @@ export const COMMANDS: Record<string, { spec: Spec; positionals: number }> = {
   },
   status: {
     positionals: 0,
-    spec: { from: S, database: M, 'max-age': S, json: B },
+    spec: { from: S, database: M, 'max-age': S, json: B, prometheus: S },
   },
 };
 

@@ -90,6 +90,15 @@ function problem(ctx: z.RefinementCtx, message: string): void {
 }
 
 const str = z.string().optional();
+/** --prometheus FILE (a path; the folder must exist when the file is written). */
+const promFile = z
+  .string()
+  .optional()
+  .superRefine((f, ctx) => {
+    if (f === undefined) return;
+    if (f.trim() === '') ctx.addIssue({ code: 'custom', message: 'empty path' });
+    else if (!f.endsWith('.prom')) ctx.addIssue({ code: 'custom', message: `"${f}" does not end in .prom (node_exporter's textfile collector reads only *.prom files)` });
+  });
 const flag = z.boolean().optional().transform((b) => b === true);
 const list = z.array(z.string()).optional().transform((l) => l ?? []);
 /** Runs even when fields failed, so that one run names every problem. */
@@ -275,6 +284,7 @@ function backupSchema(env: Env) {
         'stall-timeout': durationSchema.optional(),
         'healthcheck-url': httpUrl.optional(),
         'webhook-url': httpUrl.optional(),
+        prometheus: promFile,
       }),
       env: z.object({
         DATABASE_URL: connSchema('DATABASE_URL', env).optional(),
@@ -347,6 +357,8 @@ function backupSchema(env: Env) {
         stallMs: f['stall-timeout'] ?? DEFAULT_STALL_MS,
         healthcheckUrl: f['healthcheck-url'],
         webhookUrl: f['webhook-url'],
+        /** --prometheus FILE: the node_exporter textfile to update when the run ends. */
+        prometheus: f.prometheus,
         scryptLogN: e.PGBACKUP_SCRYPT_WORK_FACTOR ?? DEFAULT_SCRYPT_LOG_N,
       };
     });
@@ -552,7 +564,7 @@ function verifySchema(env: Env) {
   return z
     .object({
       args: z.array(z.string()),
-      flags: z.object({ latest: flag, all: flag, from: fromFields(env).flag, database: str, ...secretFlags, 'restore-into': connSchema('--restore-into', env).optional(), json: flag, 'any-kind': flag }),
+      flags: z.object({ latest: flag, all: flag, from: fromFields(env).flag, database: str, ...secretFlags, 'restore-into': connSchema('--restore-into', env).optional(), json: flag, 'any-kind': flag, prometheus: promFile }),
       env: z.object({ ...secretEnv, PGBACKUP_TARGET: fromFields(env).env }),
     })
     .check(
@@ -573,6 +585,7 @@ function verifySchema(env: Env) {
       database: f.database,
       restoreInto: f['restore-into'],
       json: f.json,
+      prometheus: f.prometheus,
     }));
 }
 export type VerifyConfig = z.infer<ReturnType<typeof verifySchema>>;
@@ -686,7 +699,7 @@ export function pruneConfig(p: Parsed, env: Env): Readonly<PruneConfig> {
 function statusSchema(env: Env) {
   return z
     .object({
-      flags: z.object({ from: fromFields(env).flag, database: z.array(z.string().min(1, 'empty name')).optional(), 'max-age': durationSchema.optional(), json: flag }),
+      flags: z.object({ from: fromFields(env).flag, database: z.array(z.string().min(1, 'empty name')).optional(), 'max-age': durationSchema.optional(), json: flag, prometheus: promFile }),
       env: z.object({ PGBACKUP_TARGET: fromFields(env).env }),
     })
     .transform(({ flags: f, env: e }) => ({
@@ -695,6 +708,7 @@ function statusSchema(env: Env) {
       databases: [...new Set(f.database ?? [])],
       maxAgeMs: f['max-age'],
       json: f.json,
+      prometheus: f.prometheus,
     }));
 }
 export type StatusConfig = z.infer<ReturnType<typeof statusSchema>>;

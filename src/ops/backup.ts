@@ -28,6 +28,7 @@ import { readPassphrase, readRecipientsFile } from '../crypto/secretfiles.js';
 import { partLimits, recipientProblems } from '../config/config.js';
 import { Secret } from '../support/secret.js';
 import { notify } from '../support/notify.js';
+import { MetricsRun, targetLabel } from './metrics.js';
 
 export interface Encryption {
   recipients: string[];
@@ -364,7 +365,8 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     }
   }
   if (!manifest) throw firstError(targetErrors.filter((e) => e !== undefined));
-  const durationMs = Date.now() - t0;
+  // As the manifest records it: from the start to the stored, checked dump.
+  const durationMs = finished.getTime() - t0;
   log.info(
     {
       database: dbName,
@@ -427,6 +429,13 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   }
   const runCtx: Context = { ...ctx, signal: AbortSignal.any(signals) };
 
+  // --prometheus: successes and failures per database and target, written when the run ends.
+  const metrics = new MetricsRun(cfg.prometheus, 'backup');
+  const labels = cfg.targets.map(targetLabel);
+  const descriptions = [first!, ...more].map((t) => t.storage.description);
+  const labelOf = (description: string) => labels[descriptions.indexOf(description)] ?? description;
+  let attempted = false;
+
   const started = Date.now();
   await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'start' });
   const results: BackupResult[] = [];
@@ -442,6 +451,7 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
     const jobs: Array<{ database: string; globals: boolean }> = databases.map((d) => ({ database: d, globals: false }));
     if (cfg.globals) jobs.push({ database: GLOBALS_DB, globals: true });
     for (const job of jobs) {
+      attempted = true;
       try {
         const r = await runOneBackup(runCtx, {
           ...first!,
@@ -459,6 +469,8 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
           defaultFolder,
         });
         results.push(r);
+        for (const x of r.stored) metrics.backup(r.database, labelOf(x.target), { at: new Date(), sizeBytes: r.storedBytes, durationMs: r.durationMs });
+        for (const f of r.failedTargets) metrics.failure(r.database, labelOf(f.target));
         for (const k of new Set(r.stored.map((x) => x.key))) ctx.out(k + '\n');
         if (r.failedTargets.length) {
           // The backup is in the other targets, complete; the run still fails (exit 4), naming where it is missing.
@@ -470,6 +482,7 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
           );
         }
       } catch (e) {
+        if (!results.some((x) => x.database === job.database)) for (const l of labels) metrics.failure(job.database, l);
         if (timeoutAc.signal.aborted && !ctx.signal.aborted) throw timeoutAc.signal.reason;
         if (ctx.signal.aborted || jobs.length === 1) throw e;
         // With several databases, one failure does not stop the others; the run still fails.
@@ -481,6 +494,9 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   } catch (e) {
     clearTimeout(timer);
     const err = timeoutAc.signal.aborted && !ctx.signal.aborted ? timeoutAc.signal.reason : e;
+    // A failure before any database was tried (listing the databases, a recipients file): "*" for --all-databases.
+    if (!attempted) for (const l of labels) metrics.failure(cfg.allDatabases ? '*' : (cfg.source.database ?? cfg.source.user ?? ''), l);
+    await metrics.write(ctx);
     await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, {
       status: 'fail',
       database: results.map((r) => r.database).join(','),
@@ -491,5 +507,6 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
     throw err;
   }
   clearTimeout(timer);
+  await metrics.write(ctx);
   await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'success', durationMs: Date.now() - started, backups: results });
 }

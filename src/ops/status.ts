@@ -11,6 +11,7 @@ import { dbPrefix, isoSeconds, verifiedKey, type Tier } from '../model/keys.js';
 import { durationOf, manifestKind, parseVerifyRecord, type VerifyRecord } from '../model/manifest.js';
 import { shortAge } from '../model/retention.js';
 import { openStorage, type Storage } from '../storage/index.js';
+import { MetricsRun, targetLabel } from './metrics.js';
 import { FUTURE_SKEW_MS, entryManifest, listBackups, type BackupEntry } from './catalog.js';
 
 /** Full backups the size trend looks back over. */
@@ -175,11 +176,22 @@ function printText(ctx: Context, st: TargetStatus): void {
 }
 
 /** Print the status; with --max-age, fail (exit 8) when a database is stale or has no full backup. */
-export async function status(ctx: Context, cfg: Readonly<StatusConfig>, after?: (st: TargetStatus) => Promise<void>): Promise<void> {
+export async function status(ctx: Context, cfg: Readonly<StatusConfig>): Promise<void> {
   const st = await targetStatus(ctx, cfg);
   if (cfg.json) ctx.out(JSON.stringify(st, null, 2) + '\n');
   else printText(ctx, st);
-  await after?.(st);
+  if (cfg.prometheus) {
+    // The gauges of the databases reported here are replaced; counters and other series stay.
+    const metrics = new MetricsRun(cfg.prometheus, 'status');
+    const target = targetLabel(cfg.target);
+    for (const d of st.databases) {
+      const n = d.newestFull;
+      if (n) metrics.backup(d.database, target, { at: new Date(Date.parse(n.finishedAt)), sizeBytes: n.sizeBytes, durationMs: n.durationMs });
+      else metrics.noBackup(d.database, target);
+      if (d.lastVerifiedAt) metrics.verified(d.database, target, new Date(d.lastVerifiedAt), true);
+    }
+    await metrics.write(ctx, true);
+  }
   if (!st.ok) {
     const stale = st.databases.filter((d) => d.stale);
     throw new StaleError(

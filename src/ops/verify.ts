@@ -20,6 +20,7 @@ import { compareCounts, decryptSecrets, loadInto, loadSecrets, type LoadedSecret
 import { ADMIN_TIMEOUT_MS, dropDatabase } from '../pg/db.js';
 import { createScratchLike } from './restore-props.js';
 import { withDatabase, type ConnInfo } from '../pg/conn.js';
+import { MetricsRun, targetLabel } from './metrics.js';
 import { manifestKind, rowCountDifferences, type Manifest, type VerifyRecord } from '../model/manifest.js';
 
 export interface Check {
@@ -196,6 +197,27 @@ async function select(ctx: Context, cfg: VerifyConfig): Promise<Located[]> {
 
 /** `verify`: each selected backup read back (and restored into a scratch database if asked). */
 export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise<void> {
+  const metrics = new MetricsRun(cfg.prometheus, 'verify');
+  const target = targetLabel(cfg.target);
+  try {
+    await verifyAll(ctx, cfg, metrics, target);
+  } catch (e) {
+    // Failures of single backups were counted as they came; this is one of the whole run.
+    if (!(e instanceof VerifyRunFailed)) metrics.failure(cfg.database ?? '', target);
+    await metrics.write(ctx);
+    throw e instanceof VerifyRunFailed ? e.error : e;
+  }
+  await metrics.write(ctx);
+}
+
+/** The run failed for findings already counted per backup. */
+class VerifyRunFailed extends Error {
+  constructor(readonly error: unknown) {
+    super('verify failed');
+  }
+}
+
+async function verifyAll(ctx: Context, cfg: Readonly<VerifyConfig>, metrics: MetricsRun, target: string): Promise<void> {
   const secrets = await loadSecrets(cfg);
   const targets = await select(ctx, cfg);
   if (targets.length === 0) {
@@ -218,6 +240,9 @@ export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise
     }
     reports.push(r);
     worst = worseClass(worst, r.worst ?? null);
+    const db = r.record?.database ?? r.database ?? cfg.database ?? '';
+    if (r.exitCode !== 0) metrics.failure(db, target);
+    else if (r.record?.kind === 'full') metrics.verified(db, target, new Date(r.record.verifiedAt));
     if (!cfg.json) {
       ctx.out(`${r.exitCode === 0 ? 'OK  ' : 'FAIL'} ${r.key}\n`);
       for (const c of r.checks) ctx.out(`     ${c.ok ? '✓' : '✗'} ${c.check}: ${c.detail}\n`);
@@ -235,10 +260,10 @@ export async function verify(ctx: Context, cfg: Readonly<VerifyConfig>): Promise
     const msg = `verification failed for ${bad.length} of ${reports.length} backup(s):\n  ${what}`;
     // The run fails as its worst finding: an error of that class (a mismatch for anything else).
     const w: ErrorClass = worst;
-    if (w === CryptoError) throw new CryptoError('VERIFY_CRYPTO', msg);
-    if (w === StorageError) throw new StorageError('VERIFY_READ', msg);
-    if (w === RestoreError) throw new RestoreError('VERIFY_RESTORE', msg);
-    throw new VerifyError('VERIFY', msg);
+    if (w === CryptoError) throw new VerifyRunFailed(new CryptoError('VERIFY_CRYPTO', msg));
+    if (w === StorageError) throw new VerifyRunFailed(new StorageError('VERIFY_READ', msg));
+    if (w === RestoreError) throw new VerifyRunFailed(new RestoreError('VERIFY_RESTORE', msg));
+    throw new VerifyRunFailed(new VerifyError('VERIFY', msg));
   }
   ctx.log.info({ verified: reports.length }, 'all backups verified');
 }

@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PG, url, tmp, run, createDb, dropDb, sql, newIdentity, psqlEnv, filesUnder } from './helpers.js';
+import { PG, url, tmp, run, createDb, dropDb, sql, newIdentity, psqlEnv, filesUnder, onTty, baseEnv, needCommand } from './helpers.js';
 
 let id: { file: string; recipient: string };
 
@@ -245,6 +245,18 @@ describe('selective restore', () => {
     const before = dump('sel_tgt');
     const r = await run(['restore', key, '--from', bad, '--to', url('sel_tgt'), '--table', 'app.orders', '--table', 'app.items', '--clean', '--yes', '--no-safety-backup', '--identity', id.file]);
     expect(r.code, r.stderr).toBe(5);
+    expect(dump('sel_tgt')).toBe(before);
+  });
+
+  it('on a terminal, the prompt names what is replaced; "n" changes nothing', async () => {
+    needCommand('script', 'bsdutils');
+    const before = dump('sel_tgt');
+    const r = await onTty(['restore', key, '--from', folder, '--to', url('sel_tgt'), '--table', 'app.orders', '--table', 'app.customers', '--clean', '--identity', id.file], 'n\n', baseEnv());
+    expect(r.out).toMatch(/Replace: app\.customers, app\.orders|Replace: app\.orders, app\.customers/);
+    expect(r.out).toMatch(/re-create 1 foreign key\(s\) of other tables/);
+    expect(r.out).toMatch(/Replace these objects in database "sel_tgt" on 127\.0\.0\.1:\d+\? \[y\/N\]/);
+    expect(r.code, r.out).toBe(2);
+    expect(r.out).toContain('not confirmed; nothing was changed');
     expect(dump('sel_tgt')).toBe(before);
   });
 
