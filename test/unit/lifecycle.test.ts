@@ -94,8 +94,9 @@ describe('lifecycle rules', () => {
     // ExpiredObjectDeleteMarker false left out, and the rules in another order.
     const rgw = wanted
       .map((r) => {
-        const x = JSON.parse(JSON.stringify(r)) as Record<string, any>;
-        if (x.Filter.And) x.Filter = { Prefix: x.Filter.And.Prefix, Tag: x.Filter.And.Tags[0] };
+        type F = { And?: { Prefix: string; Tags: Array<{ Key: string; Value: string }> }; Prefix?: string; Tag?: { Key: string; Value: string } };
+        const x = JSON.parse(JSON.stringify(r)) as Record<string, unknown> & { Filter: F };
+        if (x.Filter.And) x.Filter = { Prefix: x.Filter.And.Prefix, Tag: x.Filter.And.Tags[0]! };
         return x;
       })
       .reverse();

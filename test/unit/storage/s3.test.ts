@@ -56,7 +56,7 @@ function okStore() {
     if (req.method === 'PUT' && !q.partNumber && !('tagging' in q)) stored.set(req.path, { etag: '"p"', tagging: req.headers['x-amz-tagging'] ?? '' });
     const o = stored.get(req.path);
     if (req.method === 'PUT' && 'tagging' in q && o) {
-      const xml = String(req.body ?? '');
+      const xml = typeof req.body === 'string' ? req.body : Buffer.isBuffer(req.body) ? req.body.toString() : '';
       o.tagging = [...xml.matchAll(/<Key>([^<]*)<\/Key><Value>([^<]*)<\/Value>/g)].map((m) => `${m[1]}=${m[2]}`).join('&');
       return { status: 200 };
     }
