@@ -85,7 +85,7 @@ describe('against Ceph RGW', () => {
     const l = (JSON.parse((await run(['list', '--from', 's3://backups/race/', '--json'], { env })).stdout) as { backups: Array<{ key: string; status: string }> }).backups;
     expect(l.every((x) => x.status === 'complete')).toBe(true);
     expect(l.map((x) => x.key).sort()).toEqual(stored.map((k) => k.slice('race/'.length)).sort());
-  });
+  }, 900_000);
 
   it('bucket lifecycle --apply, then bucket check: the lifecycle rules are ok; what RGW cannot show is listed apart', async () => {
     const bucket = await rgwBucket('lc-check');
@@ -103,7 +103,7 @@ describe('against Ceph RGW', () => {
     const t = await run(['bucket', 'check', '--to', `s3://${bucket}/prod/`], { env });
     expect(t.stdout).toMatch(/ok\s+lifecycle rules[\s\S]*not verified on this server \(Ceph RGW\):\n[\s\S]*public access block/);
     expect(t.stdout.split('not verified on this server')[0]).not.toMatch(/public access block|TLS-only|default encryption/);
-  });
+  }, 300_000);
 
   it('retention: the tool\'s own rules expire a daily backup (dump, manifest, claim) and a killed backup\'s upload; a yearly one stays', async () => {
     const bucket = await rgwBucket('retention');
