@@ -39,6 +39,19 @@ function secretsOf(env: NodeJS.ProcessEnv): string[] {
   return out;
 }
 
+/**
+ * stdout closed by its reader (`pgbackup list | head -1`) is a normal end: what follows is not
+ * written, the command finishes and exits with its own code; never a stack trace.
+ */
+let stdoutClosed = false;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (!stdoutClosed && e.code !== 'EPIPE') process.stderr.write(`pgbackup: cannot write to stdout: ${messageOf(e)}\n`);
+  stdoutClosed = true;
+});
+const toStdout = (t: string) => {
+  if (!stdoutClosed) process.stdout.write(t);
+};
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const root = new AbortController();
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
@@ -70,7 +83,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   };
 
   if (argv[0] === 'help' || argv[0] === 'completion') {
-    return helpOrCompletion(argv, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return helpOrCompletion(argv, toStdout, (t) => process.stderr.write(t));
   }
   let parsed: Parsed;
   try {
@@ -79,15 +92,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return report(e);
   }
   if (parsed.values.version) {
-    process.stdout.write(`pgbackup ${toolVersion()}\n`);
+    toStdout(`pgbackup ${toolVersion()}\n`);
     return 0;
   }
   if (parsed.command === null) {
-    process.stdout.write(mainHelp() + '\n');
+    toStdout(mainHelp() + '\n');
     return parsed.values.help ? 0 : 2;
   }
   if (parsed.values.help) {
-    process.stdout.write(commandHelp(parsed.command) + '\n');
+    toStdout(commandHelp(parsed.command) + '\n');
     return 0;
   }
   try {
@@ -100,7 +113,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       log,
       signal: root.signal,
       env,
-      out: (t) => process.stdout.write(t),
+      out: toStdout,
       isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
     };
     await (await RUN[parsed.command]!())(ctx, parsed);
@@ -121,7 +134,8 @@ main(process.argv.slice(2), process.env).then(
     const drained = () => {
       if (--open === 0) setTimeout(() => process.exit(code), 50).unref();
     };
-    process.stdout.write('', drained);
+    if (stdoutClosed) drained();
+    else process.stdout.write('', drained);
     process.stderr.write('', drained);
   },
   (e) => {

@@ -15,7 +15,8 @@ data "aws_iam_policy_document" "list_prefix" {
   }
 }
 
-# The scheduled backup job: writes dumps and manifests, tags them, cleans up its own
+# The scheduled backup job: writes dumps and manifests, tags them (and reads the tags back:
+# some servers drop tags sent at creation), cleans up its own
 # failed uploads, lists the prefix and reads manifests (to pick a tier: only full backups take
 # a period's slot, and a backup's kind is in its manifest; manifests hold no secret). It cannot
 # delete a backup: a stolen job credential cannot destroy history.
@@ -26,6 +27,7 @@ data "aws_iam_policy_document" "writer" {
     actions = [
       "s3:PutObject",
       "s3:PutObjectTagging",
+      "s3:GetObjectTagging",
       "s3:AbortMultipartUpload",
       "s3:ListMultipartUploadParts",
     ]

@@ -6,6 +6,7 @@ import {
   GetBucketVersioningCommand,
   GetObjectLockConfigurationCommand,
   GetPublicAccessBlockCommand,
+  HeadBucketCommand,
   PutBucketLifecycleConfigurationCommand,
   type LifecycleRule,
 } from '@aws-sdk/client-s3';
@@ -71,6 +72,28 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<void>
     return;
   }
 
+  // Which server answers: Ceph RGW sends x-rgw-* headers (HeadBucket: object count, quotas).
+  // Some settings cannot be verified there, or must not be set (see below and the README's quirks table).
+  let rgw = false;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const out = await next(args);
+      const headers = (out.response as { headers?: Record<string, string> }).headers ?? {};
+      if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('x-rgw-'))) rgw = true;
+      return out;
+    },
+    { step: 'deserialize', name: 'pgbackupServerKind' },
+  );
+  try {
+    await client.send(new HeadBucketCommand({ Bucket }), { abortSignal: ctx.signal });
+  } catch (e) {
+    if ((e as { name?: string }).name === 'NotFound' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+      throw new StorageError('NoSuchBucket', `s3://${Bucket}: NoSuchBucket (the bucket does not exist)`, { cause: e });
+    }
+    // Other failures show in the checks themselves.
+  }
+  const server = rgw ? 'Ceph RGW' : 'S3';
+
   const findings: Finding[] = [];
   type Result = Omit<Finding, 'check'>;
   /** Run one check; `absent` is what it means when the server answers "not configured" with `error`. */
@@ -103,7 +126,11 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<void>
     'default encryption',
     async () => {
       const r = await client.send(new GetBucketEncryptionCommand({ Bucket }), { abortSignal: ctx.signal });
-      const algo = r.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm;
+      const rules = r.ServerSideEncryptionConfiguration?.Rules;
+      // Ceph RGW 16 answers GetBucketEncryption without a configuration (it does not implement
+      // default bucket encryption; PutBucketEncryption is refused).
+      if (!rules) return { status: 'unknown', detail: `cannot check: the server answered without an encryption configuration${rgw ? ' (Ceph RGW 16 does not implement default bucket encryption)' : ''}; backups are age-encrypted anyway` };
+      const algo = rules[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm;
       return { status: algo ? 'ok' : 'recommended', detail: algo ? algo : 'none (backups are age-encrypted anyway)' };
     },
     { error: 'ServerSideEncryptionConfigurationNotFoundError', status: 'recommended', detail: 'none (backups are age-encrypted anyway)', fix: 'set SSE-S3 or SSE-KMS default encryption (infra/terraform does)' },
@@ -113,18 +140,31 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<void>
     async () => {
       const c = (await client.send(new GetPublicAccessBlockCommand({ Bucket }), { abortSignal: ctx.signal })).PublicAccessBlockConfiguration;
       const all = c?.BlockPublicAcls && c.BlockPublicPolicy && c.IgnorePublicAcls && c.RestrictPublicBuckets;
+      const any = c?.BlockPublicAcls || c?.BlockPublicPolicy || c?.IgnorePublicAcls || c?.RestrictPublicBuckets;
+      if (rgw) {
+        // Ceph RGW 16: a public access block makes every upload fail with 403 (Ceph tracker 49135).
+        return any
+          ? { status: 'missing', detail: 'set, and on Ceph RGW 16 a public access block makes every upload fail with 403 (Ceph tracker 49135)', fix: `aws s3api delete-public-access-block --bucket ${Bucket}` }
+          : { status: 'unknown', detail: 'not set, and not to be set here: on Ceph RGW 16 it makes every upload fail with 403 (Ceph tracker 49135); keep the bucket private (no public ACL or bucket policy)' };
+      }
       return all ? { status: 'ok', detail: 'all four settings on' } : { status: 'missing', detail: 'not all four settings are on', fix: pabFix };
     },
-    { error: 'NoSuchPublicAccessBlockConfiguration', status: 'missing', detail: 'none set', fix: pabFix },
+    rgw
+      ? { error: 'NoSuchPublicAccessBlockConfiguration', status: 'unknown', detail: 'not set, and not to be set here: on Ceph RGW 16 it makes every upload fail with 403 (Ceph tracker 49135)' }
+      : { error: 'NoSuchPublicAccessBlockConfiguration', status: 'missing', detail: 'none set', fix: pabFix },
   );
   await probe(
     'TLS-only policy',
     async () => {
       const p = (await client.send(new GetBucketPolicyCommand({ Bucket }), { abortSignal: ctx.signal })).Policy ?? '';
       const ok = /aws:SecureTransport/.test(p) && /"Deny"/.test(p);
+      // Ceph RGW stores the statement but does not enforce it.
+      if (rgw) return { status: 'unknown', detail: `${ok ? 'a Deny on aws:SecureTransport=false is stored' : 'no statement denying aws:SecureTransport=false'}, but Ceph RGW does not enforce it: serve RGW over TLS only (an https endpoint)` };
       return ok ? { status: 'ok', detail: 'denies requests without TLS' } : { status: 'recommended', detail: 'no statement denying aws:SecureTransport=false', fix: tlsFix };
     },
-    { error: 'NoSuchBucketPolicy', status: 'recommended', detail: 'no bucket policy', fix: tlsFix },
+    rgw
+      ? { error: 'NoSuchBucketPolicy', status: 'unknown', detail: 'no bucket policy; Ceph RGW would not enforce a TLS-only one anyway: serve RGW over TLS only (an https endpoint)' }
+      : { error: 'NoSuchBucketPolicy', status: 'recommended', detail: 'no bucket policy', fix: tlsFix },
   );
   await probe(
     'object lock',
@@ -150,10 +190,18 @@ export async function bucketCommand(ctx: Context, parsed: Parsed): Promise<void>
     { error: 'NoSuchLifecycleConfiguration', status: 'missing', detail: 'no lifecycle rules: nothing expires, and incomplete uploads are never cleaned up', fix: lifecycleFix },
   );
 
-  if (cfg.json) ctx.out(JSON.stringify({ bucket: Bucket, prefix: cfg.target.prefix, findings }, null, 2) + '\n');
+  // What was verified comes first; what this server does not let us verify is listed apart.
+  const verified = findings.filter((f) => f.status !== 'unknown');
+  const unverified = findings.filter((f) => f.status === 'unknown');
+  if (cfg.json) ctx.out(JSON.stringify({ bucket: Bucket, prefix: cfg.target.prefix, server, findings, notVerified: unverified.map((f) => f.check) }, null, 2) + '\n');
   else {
     const mark: Record<Status, string> = { ok: 'ok     ', missing: 'MISSING', recommended: 'advice ', unknown: 'unknown' };
-    for (const f of findings) ctx.out(`${mark[f.status]}  ${f.check}: ${f.detail}${f.fix ? `\n         fix: ${f.fix}` : ''}\n`);
+    const line = (f: Finding) => ctx.out(`${mark[f.status]}  ${f.check}: ${f.detail}${f.fix ? `\n         fix: ${f.fix}` : ''}\n`);
+    verified.forEach(line);
+    if (unverified.length) {
+      ctx.out(`not verified on this server (${server}):\n`);
+      unverified.forEach(line);
+    }
   }
   const missing = findings.filter((f) => f.status === 'missing');
   if (missing.length) throw new VerifyError('BUCKET', `s3://${Bucket} lacks what a backup bucket needs: ${missing.map((m) => m.check).join(', ')}`);

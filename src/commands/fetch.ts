@@ -36,6 +36,11 @@ export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<void> 
   } catch (e) {
     if (!toStdout) await unlink(tmp).catch(() => undefined);
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    // The reader of stdout had enough (`pgbackup fetch KEY | head`): a normal end.
+    if (toStdout && (e as NodeJS.ErrnoException)?.code === 'EPIPE') {
+      ctx.log.info({ key: located.display }, 'stdout was closed by its reader; fetch stopped');
+      return;
+    }
     const c = classifyData(e);
     if ((c as NodeJS.ErrnoException)?.syscall) throw new StorageError('WRITE', `cannot write ${cfg.output}: ${(c as Error).message}`);
     throw firstError([c]);

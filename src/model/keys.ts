@@ -127,6 +127,17 @@ export function manifestKey(dumpKey: string): string {
   return dumpKey + MANIFEST_SUFFIX;
 }
 
+/**
+ * On S3, a backup claims its dump's key first with a small conditional PutObject of
+ * `{dump key}.claim` (tagged with the dump's tier, so it expires with it): a server that
+ * ignores If-None-Match on CompleteMultipartUpload (Ceph RGW) still honours it on PutObject.
+ */
+export const CLAIM_SUFFIX = '.claim';
+
+export function claimKey(dumpKey: string): string {
+  return dumpKey + CLAIM_SUFFIX;
+}
+
 /** The verify record written beside a manifest by `verify`: `{dump key}.verified.json`. */
 export const VERIFIED_SUFFIX = '.verified.json';
 

@@ -87,19 +87,47 @@ export function mergeRules<T extends { ID?: string; Filter?: unknown; Prefix?: s
   return [...existing.filter((r) => !mine.has(r.ID ?? '') && !isLegacyRuleFor(r, prefix)), ...ours];
 }
 
-/** A readable comparison of the rules found on a bucket with the ones wanted. */
+/**
+ * What a rule does, in one canonical form: S3 servers answer the same rule in several shapes
+ * (Ceph RGW returns a one-tag filter as {Prefix, Tag} instead of {And: {Prefix, Tags}}, and a
+ * filter of Prefix "" as the rule's top-level Prefix), leave out defaults, and order tags freely.
+ */
+export function ruleMeaning(r: Record<string, unknown>): string {
+  type Tag = { Key?: string; Value?: string };
+  const f = (r.Filter ?? {}) as { Prefix?: string; Tag?: Tag; And?: { Prefix?: string; Tags?: Tag[]; ObjectSizeGreaterThan?: number; ObjectSizeLessThan?: number }; ObjectSizeGreaterThan?: number; ObjectSizeLessThan?: number };
+  const tags = [...(f.Tag ? [f.Tag] : []), ...(f.And?.Tags ?? [])].map((t) => `${t.Key ?? ''}=${t.Value ?? ''}`).sort();
+  const e = (r.Expiration ?? {}) as { Days?: number; Date?: Date | string; ExpiredObjectDeleteMarker?: boolean };
+  const n = (r.NoncurrentVersionExpiration ?? {}) as { NoncurrentDays?: number; NewerNoncurrentVersions?: number };
+  const a = (r.AbortIncompleteMultipartUpload ?? {}) as { DaysAfterInitiation?: number };
+  return JSON.stringify({
+    status: r.Status ?? 'Enabled',
+    prefix: f.And?.Prefix ?? f.Prefix ?? (r.Prefix as string | undefined) ?? '',
+    tags,
+    larger: f.And?.ObjectSizeGreaterThan ?? f.ObjectSizeGreaterThan ?? null,
+    smaller: f.And?.ObjectSizeLessThan ?? f.ObjectSizeLessThan ?? null,
+    expireDays: e.Days ?? null,
+    expireDate: e.Date ? new Date(e.Date).toISOString() : null,
+    deleteMarkers: e.ExpiredObjectDeleteMarker ?? false,
+    noncurrentDays: n.NoncurrentDays ?? null,
+    newerNoncurrent: n.NewerNoncurrentVersions ?? null,
+    abortDays: a.DaysAfterInitiation ?? null,
+    transitions: r.Transitions ?? r.Transition ?? null,
+  });
+}
+
+/** A readable comparison of the rules found on a bucket with the ones wanted, by meaning (ruleMeaning). */
 export function ruleDifferences(found: Array<Record<string, unknown>>, wanted: Rule[]): string[] {
   const out: string[] = [];
-  // The fields that make a rule do what it does, in one order, as JSON.
-  const shape = (r: Record<string, unknown>) =>
-    JSON.stringify({ Filter: r.Filter, Expiration: r.Expiration, Abort: r.AbortIncompleteMultipartUpload, Noncurrent: r.NoncurrentVersionExpiration, Status: r.Status });
   for (const w of wanted) {
+    const want = ruleMeaning(w as unknown as Record<string, unknown>);
     const f = found.find((r) => r.ID === w.ID);
     if (!f) {
-      out.push(`rule ${w.ID} is missing`);
+      // The same rule under another ID does the same.
+      const same = found.find((r) => ruleMeaning(r) === want);
+      if (!same) out.push(`rule ${w.ID} is missing`);
       continue;
     }
-    const [got, want] = [shape(f), shape(w as unknown as Record<string, unknown>)];
+    const got = ruleMeaning(f);
     if (got !== want) out.push(`rule ${w.ID} differs: found ${got}, wanted ${want}`);
   }
   return out;

@@ -1,7 +1,7 @@
 import type { S3Client, S3ClientConfig, StorageClass } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { StorageError, UsageError, isPgBackupError, messageOf } from '../support/errors.js';
-import { keyProblem, prefixProblem } from '../model/keys.js';
+import { claimKey, keyProblem, prefixProblem } from '../model/keys.js';
 import { DEFAULT_PART, DEFAULT_QUEUE } from '../model/plan.js';
 import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
 
@@ -116,14 +116,69 @@ export class S3Storage implements Storage {
     return p;
   }
 
+  private static taken(e: unknown): boolean {
+    return (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412 || (e as { name?: string }).name === 'PreconditionFailed';
+  }
+
+  /**
+   * Claim `key` just before a multipart upload completes: a conditional PutObject of
+   * `{key}.claim` (tagged like the dump, so it expires with it). Ceph RGW 16 ignores
+   * If-None-Match on CompleteMultipartUpload but honours it on PutObject: of two uploads to one
+   * key, only the first to claim completes; the other stops with nothing stored and the first
+   * intact. A dump already under the key (stored without a claim) counts as taken too.
+   */
+  private async claim(Key: string, opts: PutStreamOptions): Promise<void> {
+    const client = await this.client();
+    const { PutObjectCommand } = await sdk();
+    const taken = (how: string, cause?: unknown) =>
+      new StorageError(
+        'KEY_TAKEN',
+        `another backup stored s3://${this.opts.bucket}/${Key} at the same moment (${how}); this run stored nothing and the other backup is intact: run it again`,
+        cause ? { cause } : undefined,
+      );
+    try {
+      await client.send(
+        new PutObjectCommand({
+          Bucket: this.opts.bucket,
+          Key: claimKey(Key),
+          Body: Buffer.from(JSON.stringify({ claimed: Key, at: new Date().toISOString() }) + '\n'),
+          ContentType: 'application/json',
+          IfNoneMatch: '*',
+          Tagging: opts.tags ? tagging(opts.tags) : undefined,
+          StorageClass: this.opts.storageClass as StorageClass | undefined,
+          ...this.encryptionParams(),
+        }),
+        { abortSignal: opts.signal },
+      );
+    } catch (e) {
+      if (S3Storage.taken(e)) throw taken(`its claim ${claimKey(Key)} came first`, e);
+      throw wrapS3Error(e, `cannot claim s3://${this.opts.bucket}/${Key} (writing ${claimKey(Key)})`);
+    }
+    if (await this.head(Key.slice(this.opts.prefix.length), opts.signal)) throw taken('the key already holds a dump');
+  }
+
   async putStream(key: string, body: Readable, opts: PutStreamOptions): Promise<PutResult> {
     const Key = this.full(key);
     const client = await this.client();
-    const { AbortMultipartUploadCommand } = await sdk();
+    const { AbortMultipartUploadCommand, CompleteMultipartUploadCommand } = await sdk();
     const { Upload } = await import('@aws-sdk/lib-storage');
     const c = counted(body);
+    // The upload's client claims the key right before CompleteMultipartUpload (see claim()).
+    let claimed = false;
+    const claiming = new Proxy(client, {
+      get: (t, prop, r) =>
+        prop === 'send'
+          ? async (cmd: Parameters<S3Client['send']>[0], o?: Parameters<S3Client['send']>[1]) => {
+              if (cmd instanceof CompleteMultipartUploadCommand) {
+                await this.claim(Key, opts);
+                claimed = true;
+              }
+              return t.send(cmd, o);
+            }
+          : (Reflect.get(t, prop, r) as unknown),
+    });
     const upload = new Upload({
-      client,
+      client: claiming,
       queueSize: opts.queueSize ?? DEFAULT_QUEUE,
       partSize: opts.partSize ?? DEFAULT_PART,
       // We abort ourselves, so that a failing abort never hides the error that caused it.
@@ -144,8 +199,9 @@ export class S3Storage implements Storage {
     });
     const onAbort = () => void upload.abort();
     opts.signal.addEventListener('abort', onAbort, { once: true });
+    let etag: string | undefined;
     try {
-      await upload.done();
+      etag = (await upload.done()).ETag?.replace(/"/g, '');
     } catch (e) {
       // lib-storage keeps the id of the upload it created; abort it so no parts linger. When
       // the upload was stopped while CreateMultipartUpload was on its way, the id arrives later:
@@ -159,6 +215,12 @@ export class S3Storage implements Storage {
           opts.warn?.(`could not abort multipart upload ${uploadId} of ${Key}; the bucket's lifecycle rule removes it after 1 day`, ae);
         }
       }
+      // A claim whose upload did not complete is released (best effort: a writer without
+      // s3:DeleteObject leaves it, and it expires with its tier's lifecycle rule).
+      if (claimed) {
+        const { DeleteObjectCommand } = await sdk();
+        await client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: claimKey(Key) })).catch(() => undefined);
+      }
       if (opts.signal.aborted) throw opts.signal.reason ?? e;
       // An error of the body stream (pg_dump, gzip, age) is the real cause: keep it as it is.
       if (isPgBackupError(e)) throw e;
@@ -170,10 +232,46 @@ export class S3Storage implements Storage {
     } finally {
       opts.signal.removeEventListener('abort', onAbort);
     }
+    // What the key holds now must be what this run completed: on a server that honours no
+    // conditional write at all, another writer may have replaced it (detected, not prevented).
+    const now = await this.head(key, opts.signal);
+    if (!now || (etag && now.etag && now.etag !== etag)) {
+      throw new StorageError(
+        'KEY_TAKEN',
+        `s3://${this.opts.bucket}/${Key} was replaced by another writer right after this run stored it (the server honours no conditional write); this run's backup is not valid: run it again`,
+      );
+    }
+    if (opts.tags) await this.keepTags(key, opts.tags, opts);
     return { size: c.bytes(), key };
   }
 
-  async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
+  /**
+   * Tags that stick: read the object's tags back and set them when the server dropped them
+   * (Ceph RGW 16 loses those sent with CreateMultipartUpload, tracker 53016; s3rver ignores
+   * x-amz-tagging). Lifecycle rules expire by tag: an untagged dump would never expire.
+   */
+  private async keepTags(key: string, tags: Record<string, string>, opts: { signal: AbortSignal; warn?: ((msg: string, err?: unknown) => void) | undefined }): Promise<void> {
+    let got: Record<string, string> | null;
+    try {
+      got = await this.getTags(key, opts.signal);
+    } catch (e) {
+      // A writer that may not read tags (no s3:GetObjectTagging) sets them again, unseen.
+      if ((e as StorageError).cause && (((e as StorageError).cause as { name?: string }).name === 'AccessDenied' || ((e as StorageError).cause as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403)) {
+        return this.putTags(key, tags, opts.signal);
+      }
+      throw e;
+    }
+    const missing = Object.entries(tags).filter(([k, v]) => got?.[k] !== v);
+    if (missing.length === 0) return;
+    await this.putTags(key, { ...(got ?? {}), ...tags }, opts.signal);
+    const check = await this.getTags(key, opts.signal);
+    if (Object.entries(tags).some(([k, v]) => check?.[k] !== v)) {
+      throw new StorageError('TAGS_LOST', `s3://${this.opts.bucket}/${this.opts.prefix}${key} keeps no tags (${tagging(tags)}), even set with PutObjectTagging: lifecycle rules could never expire it`);
+    }
+    opts.warn?.(`the server dropped the tags sent with s3://${this.opts.bucket}/${this.opts.prefix}${key} (${missing.map(([k, v]) => `${k}=${v}`).join(', ')}); set them again with PutObjectTagging`);
+  }
+
+  async putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string>; warn?: (msg: string, err?: unknown) => void }): Promise<void> {
     const Key = this.full(key);
     try {
       await (await this.client()).send(
@@ -191,8 +289,12 @@ export class S3Storage implements Storage {
         { abortSignal: opts.signal },
       );
     } catch (e) {
+      if (opts.ifAbsent && S3Storage.taken(e)) {
+        throw new StorageError('KEY_TAKEN', `s3://${this.opts.bucket}/${Key} already exists: another run wrote it first; nothing was replaced`, { cause: e });
+      }
       throw wrapS3Error(e, `cannot write s3://${this.opts.bucket}/${Key}`);
     }
+    if (opts.tags) await this.keepTags(key, opts.tags, opts);
   }
 
   async get(key: string, opts: GetOptions): Promise<Readable> {

@@ -73,7 +73,7 @@ export interface Storage {
    */
   removeStalePartials?(prefix: string, olderThanMs: number, signal: AbortSignal): Promise<string[]>;
   /** Write a small object whole (manifests). `ifAbsent` refuses to replace an existing one. */
-  putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string> }): Promise<void>;
+  putBytes(key: string, body: Buffer, opts: { signal: AbortSignal; contentType?: string; ifAbsent?: boolean; metadata?: Record<string, string>; tags?: Record<string, string>; warn?: (msg: string, err?: unknown) => void }): Promise<void>;
   get(key: string, opts: GetOptions): Promise<Readable>;
   getBytes(key: string, signal: AbortSignal): Promise<Buffer | null>;
   head(key: string, signal: AbortSignal): Promise<StoredObject | null>;

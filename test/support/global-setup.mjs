@@ -17,6 +17,8 @@ export default async function setup(project) {
   project.provide('s3', { endpoint: s3.endpoint, env: s3.env, dir: s3.dir, port: s3.port });
   project.provide('rgw', { endpoint: rgw.endpoint, env: rgw.env, accessKey: rgw.accessKey, secretKey: rgw.secretKey, conf: rgw.conf, lcDayS: rgw.lcDayS, startMs: rgw.startMs });
   return async () => {
+    // For the CI log: what RGW costs.
+    process.stdout.write(`Ceph RGW: started in ${(rgw.startMs / 1000).toFixed(1)} s; its daemons held ${Math.round(rgw.rss() / 2 ** 20)} MB at the end\n`);
     await rgw.stop();
     await s3.stop();
     await cluster.stop();

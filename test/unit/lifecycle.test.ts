@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { lifecycleRules, mergeRules, ruleDifferences, ABORT_DAYS, NONCURRENT_DAYS } from '../../src/model/lifecycle.js';
+import { lifecycleRules, mergeRules, ruleDifferences, ruleMeaning, ABORT_DAYS, NONCURRENT_DAYS } from '../../src/model/lifecycle.js';
 import { retentionConfig } from '../../src/config/config.js';
 import { DEFAULT_RETENTION } from '../../src/model/lifecycle.js';
 
@@ -87,6 +87,33 @@ describe('lifecycle rules', () => {
     expect(d).toHaveLength(2);
     expect(d.join()).toContain('pgbackup-daily differs');
     expect(d.join()).toContain('pgbackup-noncurrent-versions is missing');
+  });
+  it('compares rules by meaning: the filter forms servers answer with, tag order, defaults, rule order', () => {
+    const wanted = lifecycleRules('prod/', DEFAULT_RETENTION);
+    // As Ceph RGW answers them: {Prefix, Tag} for a one-tag And, a top-level Prefix for Prefix "",
+    // ExpiredObjectDeleteMarker false left out, and the rules in another order.
+    const rgw = wanted
+      .map((r) => {
+        type F = { And?: { Prefix: string; Tags: Array<{ Key: string; Value: string }> }; Prefix?: string; Tag?: { Key: string; Value: string } };
+        const x = JSON.parse(JSON.stringify(r)) as Record<string, unknown> & { Filter: F };
+        if (x.Filter.And) x.Filter = { Prefix: x.Filter.And.Prefix, Tag: x.Filter.And.Tags[0]! };
+        return x;
+      })
+      .reverse();
+    expect(ruleDifferences(rgw, wanted)).toEqual([]);
+    const root = lifecycleRules('', DEFAULT_RETENTION);
+    const legacyPrefix = root.map((r) => (r.Filter.Prefix === '' ? { ...r, Filter: undefined, Prefix: '' } : r));
+    expect(ruleDifferences(legacyPrefix as never, root)).toEqual([]);
+    expect(ruleMeaning({ Filter: { And: { Prefix: 'p/', Tags: [{ Key: 'a', Value: '1' }, { Key: 'b', Value: '2' }] } }, Expiration: { Days: 3 } })).toBe(
+      ruleMeaning({ Status: 'Enabled', Filter: { And: { Prefix: 'p/', Tags: [{ Key: 'b', Value: '2' }, { Key: 'a', Value: '1' }] } }, Expiration: { Days: 3, ExpiredObjectDeleteMarker: false } }),
+    );
+    // A different meaning still differs: another tag, another prefix, another day count.
+    const off = JSON.parse(JSON.stringify(rgw));
+    off.find((r: { ID: string }) => r.ID === 'pgbackup-prod/daily').Filter.Tag.Value = 'weekly';
+    expect(ruleDifferences(off, wanted).join()).toMatch(/differs/);
+    const otherPrefix = JSON.parse(JSON.stringify(rgw));
+    otherPrefix.find((r: { ID: string }) => r.ID === 'pgbackup-prod/monthly').Filter.Prefix = 'staging/';
+    expect(ruleDifferences(otherPrefix, wanted).join()).toMatch(/differs/);
   });
 });
 
