@@ -99,7 +99,7 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
   if (restoreInto && readOk) await restoreCheck(ctx, located, secrets, restoreInto, manifest, scan, report, (c, d, x) => (x ? fail(c, d, x) : pass(c, d)));
   report.worst = worst;
   report.exitCode = exitCodeOfClass(worst);
-  if (manifest) report.record = await recordVerify(ctx, located, manifest, report, Boolean(restoreInto && readOk), t0);
+  if (manifest) report.record = await recordVerify(ctx, located, manifest, report, checks.some((c) => c.check === 'restore' && c.ok), t0);
   return report;
 }
 

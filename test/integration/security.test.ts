@@ -138,8 +138,9 @@ describe('TLS: the libpq environment and URL settings reach pg_dump, psql and no
     const v = await run(['verify', goodKey, '--from', goodFolder, '--restore-into', turl('postgres'), '--identity', id.file], { env });
     expect([3, 6], v.stderr).toContain(v.code);
     expect(await tsql('postgres', 'SELECT datname FROM pg_database ORDER BY 1')).toEqual(dbsBefore);
-    // Nothing was added to the folder either (no safety backup).
-    expect(filesUnder(goodFolder).length).toBe(2);
+    // Nothing was added to the folder either (no safety backup); verify recorded its failure beside the manifest.
+    expect(filesUnder(goodFolder).filter((f) => !f.endsWith('.verified.json')).length).toBe(2);
+    expect(JSON.parse(readFileSync(join(goodFolder, `${goodKey}.verified.json`), 'utf8'))).toMatchObject({ ok: false, restored: false });
   });
 
   it('the right CA in the URL (sslrootcert=) works for all three, and wins over a wrong one in the environment', async () => {
