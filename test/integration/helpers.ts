@@ -52,10 +52,15 @@ export function run(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: strin
     const child = spawn(process.execPath, [BIN, ...args], { env: opts.env ?? baseEnv(), cwd: opts.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let partial = '';
     child.stdout.on('data', (d) => (stdout += d));
+    // onStderr gets whole lines: a chunk boundary inside a log line (common on a loaded machine)
+    // must not hide the line a test waits for.
     child.stderr.on('data', (d) => {
       stderr += d;
-      opts.onStderr?.(String(d));
+      const lines = (partial + String(d)).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) opts.onStderr?.(l + '\n');
     });
     child.on('error', rej);
     if (opts.input !== undefined) child.stdin.end(opts.input);
