@@ -80,8 +80,10 @@ describe('backup --to A --to B', () => {
     expect(r.stderr).toMatch(/failed in 1 of 2 targets: s3:\/\/other\/mt-fail\//);
     expect(r.stderr).toMatch(/complete in s3:\/\/backups\/mt-fail\//);
     expect(otherParts).toBeGreaterThanOrEqual(2);
-    // The first target: the dump and its manifest, and the stored key printed.
-    const keys = await s3keys('backups', 'mt-fail/');
+    // The first target: the dump and its manifest (and the multipart upload's claim), and the stored key printed.
+    const all = await s3keys('backups', 'mt-fail/');
+    expect(all.filter((k) => k.endsWith('.claim'))).toHaveLength(1);
+    const keys = all.filter((k) => !k.endsWith('.claim'));
     expect(keys.filter((k) => k.endsWith('.json'))).toHaveLength(1);
     expect(keys).toHaveLength(2);
     expect(r.stdout.trim()).toBe(keys.find((k) => !k.endsWith('.json')));
