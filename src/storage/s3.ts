@@ -328,8 +328,24 @@ export class S3Storage implements Storage {
     } catch (e) {
       const name = (e as { name?: string }).name;
       if (name === 'NotFound' || name === 'NoSuchKey') return null;
+      // HeadObject needs s3:GetObject on the object. The backup job's least-privilege policy
+      // (infra/terraform/iam.tf) lets it read manifests only, never dumps; it can list. So a 403
+      // on a dump is answered from the listing (size, ETag, time; no metadata).
+      if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) {
+        const listed = await this.listedObject(key, signal).catch(() => undefined);
+        if (listed !== undefined) return listed;
+      }
       throw wrapS3Error(e, `cannot stat s3://${this.opts.bucket}/${Key}`);
     }
+  }
+
+  /** One object's facts from ListObjectsV2 (s3:ListBucket only); null when it is not there. */
+  private async listedObject(key: string, signal: AbortSignal): Promise<StoredObject | null> {
+    const Key = this.full(key);
+    const r = await (await this.client()).send(new (await sdk()).ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: Key, MaxKeys: 1 }), { abortSignal: signal });
+    const o = r.Contents?.[0];
+    if (!o || o.Key !== Key) return null;
+    return { key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag?.replace(/"/g, ''), metadata: {} };
   }
 
   async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {

@@ -153,4 +153,22 @@ describe('S3Storage', () => {
     expect(e).toBeInstanceOf(StorageError);
     expect(e.code).toBe('KEY_TAKEN');
   });
+
+  it('head without s3:GetObject (the backup job\'s policy: 403 on dumps) answers from the listing', async () => {
+    const listing = '<ListBucketResult><Name>b</Name><Contents><Key>p/db/x.sql.gz.age</Key><Size>1234</Size><ETag>"abc-2"</ETag><LastModified>2026-11-29T10:00:00.000Z</LastModified></Contents></ListBucketResult>';
+    const { client, seen } = stub((req) => (req.method === 'HEAD' ? { status: 403 } : req.method === 'GET' ? { status: 200, body: listing } : { status: 404 }));
+    const s = new S3Storage({ bucket: 'b', prefix: 'p/' }, client);
+    const h = await s.head('db/x.sql.gz.age', new AbortController().signal);
+    expect(h).toMatchObject({ key: 'db/x.sql.gz.age', size: 1234, etag: 'abc-2' });
+    expect(seen.map((r) => r.method)).toEqual(['HEAD', 'GET']);
+    // A listing whose first key is another object: not there.
+    expect(await s.head('db/x.sql', new AbortController().signal)).toBeNull();
+  });
+
+  it('head still fails loudly when the listing is refused too', async () => {
+    const { client } = stub(() => ({ status: 403 }));
+    const s = new S3Storage({ bucket: 'b', prefix: 'p/' }, client);
+    const e = await s.head('db/x', new AbortController().signal).catch((x) => x);
+    expect(e).toBeInstanceOf(StorageError);
+  });
 });
