@@ -210,6 +210,26 @@ export const DOCS: Record<string, CommandDoc> = {
       prometheus: { arg: 'FILE', help: 'write the status as a node_exporter textfile (*.prom), atomically; failure counters from earlier runs are kept' },
     },
   },
+  rekey: {
+    synopsis: 'pgbackup rekey KEY | --all [--database NAME] [--from TARGET] --identity OLD... --recipient NEW...',
+    summary: "re-encrypt backups' file keys for new recipients (key rotation)",
+    about:
+      "Rewrites each backup's age header for the new recipients without decrypting or re-encrypting the data: the file key is unwrapped " +
+      'with the old identity (or passphrase), wrapped for the new recipients, and the header MAC recomputed. On S3 the data is copied ' +
+      'server-side (UploadPartCopy after a new first part); a folder gets a new file renamed into place. The copy is read back and every ' +
+      'age chunk authenticated before it replaces the old object; the manifest gets the new recipients, sha256 and size. An interrupted run ' +
+      'leaves every backup readable by the old or the new key, and running the same command again finishes it (docs/rekey.md). Prints ' +
+      '"rekeyed KEY" or "unchanged KEY" (already for these recipients) per backup; a failure on one backup does not stop the others.',
+    options: {
+      all: { help: 'every complete encrypted backup under the target (or of --database)' },
+      from: TARGET_FROM,
+      database: { arg: 'NAME', help: "with --all: only this database's backups", default: 'every database' },
+      identity: { arg: 'FILE', help: 'the old age identity file that opens the backups (repeatable; the variable takes a comma-separated list)', env: 'PGBACKUP_IDENTITY_FILE' },
+      'passphrase-file': { arg: 'FILE', help: 'the old passphrase, for passphrase-encrypted backups', env: 'PGBACKUP_PASSPHRASE_FILE' },
+      recipient: { arg: 'AGE_KEY', help: 'a new recipient (age1... or age1pq1...); repeatable', env: 'PGBACKUP_RECIPIENTS (space- or comma-separated)' },
+      'recipients-file': { arg: 'FILE', help: 'file of new recipients, one a line', env: 'PGBACKUP_RECIPIENTS_FILE' },
+    },
+  },
 };
 
 /** Commands that are not in the parser: they take no options. */

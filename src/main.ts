@@ -20,6 +20,7 @@ const RUN: Record<string, () => Promise<Command>> = {
   bucket: async () => (await import('./commands/bucket.js')).bucketCommand,
   prune: async () => (await import('./commands/prune.js')).pruneCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
+  rekey: async () => (await import('./commands/rekey.js')).rekeyCommand,
 };
 
 function secretsOf(env: NodeJS.ProcessEnv): string[] {

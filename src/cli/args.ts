@@ -65,6 +65,10 @@ export const COMMANDS: Record<string, { spec: Spec; positionals: number }> = {
     positionals: 0,
     spec: { from: S, database: M, 'max-age': S, json: B, prometheus: S },
   },
+  rekey: {
+    positionals: 1,
+    spec: { all: B, from: S, database: S, identity: M, 'passphrase-file': S, recipient: M, 'recipients-file': S },
+  },
 };
 
 export interface Parsed {

@@ -716,3 +716,56 @@ export type StatusConfig = z.infer<ReturnType<typeof statusSchema>>;
 export function statusConfig(p: Parsed, env: Env): Readonly<StatusConfig> {
   return parseInput(statusSchema(env), inputOf(p, env, FROM_BACKING));
 }
+
+// ---------------------------------------------------------------------------------------------
+// rekey
+
+function rekeySchema(env: Env) {
+  return z
+    .object({
+      args: z.array(z.string()),
+      flags: z.object({
+        all: flag,
+        from: fromFields(env).flag,
+        database: str,
+        ...secretFlags,
+        recipient: recipientsSchema((i) => `--recipient #${i + 1}`).optional(),
+        'recipients-file': str,
+      }),
+      env: z.object({
+        ...secretEnv,
+        PGBACKUP_TARGET: fromFields(env).env,
+        PGBACKUP_RECIPIENTS: z
+          .string()
+          .optional()
+          .transform((v) => listVar(v))
+          .pipe(recipientsSchema((i) => `PGBACKUP_RECIPIENTS #${i + 1}`)),
+        PGBACKUP_RECIPIENTS_FILE: str,
+      }),
+    })
+    .check(
+      z.superRefine(({ args, flags: f, env: e }, ctx) => {
+        if (args[0] === undefined && !f.all) problem(ctx, 'which backups: give a KEY or --all');
+        if (args[0] !== undefined && f.all) problem(ctx, 'which backups: give a KEY or --all, not both');
+        if (args[0] !== undefined && f.database !== undefined) problem(ctx, '--database: only with --all');
+        const recipients = f.recipient ?? e.PGBACKUP_RECIPIENTS ?? [];
+        const file = f['recipients-file'] ?? (f.recipient ? undefined : e.PGBACKUP_RECIPIENTS_FILE || undefined);
+        if (recipients.length === 0 && !file) problem(ctx, 'new recipients: give --recipient or --recipients-file (or PGBACKUP_RECIPIENTS): the keys the backups are to be readable by');
+      }, ALWAYS),
+    )
+    .transform(({ args, flags: f, env: e }) => ({
+      ...secretsOf(f, e),
+      key: args[0],
+      all: f.all,
+      database: f.database,
+      target: f.from ?? e.PGBACKUP_TARGET ?? defaultTarget(env),
+      /** The new recipients (besides recipientsFile). */
+      recipients: f.recipient ?? e.PGBACKUP_RECIPIENTS ?? [],
+      recipientsFile: f['recipients-file'] ?? (f.recipient ? undefined : e.PGBACKUP_RECIPIENTS_FILE || undefined),
+    }));
+}
+export type RekeyConfig = z.infer<ReturnType<typeof rekeySchema>>;
+
+export function rekeyConfig(p: Parsed, env: Env): Readonly<RekeyConfig> {
+  return parseInput(rekeySchema(env), inputOf(p, env, { ...SECRET_BACKING, ...FROM_BACKING, PGBACKUP_RECIPIENTS: 'recipient' }));
+}

@@ -7,7 +7,7 @@
  * which runs natively and several times faster than the pure-JavaScript cipher; the bytes
  * are identical to what age and age-encryption write and read (tests hold that).
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import {
   Decrypter,
@@ -309,4 +309,45 @@ export class AgeDecryptStream extends Transform {
 export function encryptedSize(plain: number, headerLen: number): number {
   const chunks = Math.max(1, Math.ceil(plain / CHUNK));
   return headerLen + NONCE_LEN + plain + chunks * TAG;
+}
+
+/** The age v1 header for `stanzas`, with its MAC: HMAC-SHA256 keyed by HKDF-SHA256(file key, "", "header"). */
+export function encodeHeaderFor(stanzas: ReadonlyArray<{ args: string[]; body: Uint8Array }>, fileKey: Buffer): Buffer {
+  const lines: string[] = ['age-encryption.org/v1\n'];
+  for (const st of stanzas) {
+    lines.push('-> ' + st.args.join(' ') + '\n');
+    const body = Buffer.from(st.body);
+    for (let i = 0; i < body.length; i += 48) lines.push(body.subarray(i, Math.min(i + 48, body.length)).toString('base64').replace(/=+$/, '') + '\n');
+    // A body whose last line is full ends with an empty line.
+    if (body.length % 48 === 0) lines.push('\n');
+  }
+  lines.push('---');
+  const noMac = Buffer.from(lines.join(''), 'utf8');
+  const macKey = Buffer.from(hkdfSync('sha256', fileKey, Buffer.alloc(0), 'header', 32));
+  const mac = createHmac('sha256', macKey).update(noMac).digest();
+  return Buffer.concat([noMac, Buffer.from(' ' + mac.toString('base64').replace(/=+$/, '') + '\n')]);
+}
+
+/**
+ * A new header wrapping an existing file key for `recipients` (key rotation): the payload,
+ * encrypted under that file key, stays as it is. The stanzas come from age-encryption's own
+ * recipient implementations (X25519, post-quantum hybrid), reached through an Encrypter.
+ */
+export async function rewrapHeader(fileKey: Buffer, recipients: readonly string[]): Promise<Buffer> {
+  if (recipients.length === 0) throw new UsageError('no age recipient given');
+  const e = new Encrypter();
+  try {
+    for (const r of recipients) e.addRecipient(r);
+  } catch (err) {
+    throw new UsageError(`age: ${messageOf(err)}`, { cause: err });
+  }
+  // age-encryption keeps the parsed recipients in a field its types call private; their
+  // wrapFileKey is the public Recipient interface. Checked, so a change there fails loudly.
+  const parsed = (e as unknown as { recipients?: unknown }).recipients;
+  if (!Array.isArray(parsed) || parsed.length !== recipients.length || !parsed.every((r) => typeof (r as Recipient)?.wrapFileKey === 'function')) {
+    throw new CryptoError('AGE_INTERNAL', 'this version of age-encryption does not expose its recipients as expected: cannot re-wrap a file key');
+  }
+  const stanzas: Stanza[] = [];
+  for (const r of parsed as Recipient[]) stanzas.push(...(await r.wrapFileKey(new Uint8Array(fileKey))));
+  return encodeHeaderFor(stanzas, fileKey);
 }

@@ -37,6 +37,13 @@ export const manifestSchema = z.object({
   filters: z.array(z.string()).optional(),
   /** For safety backups: the restore it protects. */
   safetyFor: z.object({ restoring: z.string(), database: z.string(), host: z.string(), port: z.number().optional() }).optional(),
+  /**
+   * A key rotation under way (`pgbackup rekey`): the object is either still the one `sha256`
+   * describes or already the re-keyed one described here (same payload, new age header).
+   */
+  rekey: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), stored: z.number(), headerSha256: z.string(), recipients: z.array(z.string()) }).optional(),
+  /** When the age header was last rewritten for new recipients. */
+  rekeyedAt: z.string().optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -172,4 +179,26 @@ export function parseManifest(bytes: Buffer): { manifest: Manifest } | { error: 
   const r = manifestSchema.safeParse(json);
   if (!r.success) return { error: `the manifest is malformed: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
   return { manifest: r.data };
+}
+
+/** What a stored object must be for its manifest: its size and sha256, or, while a key rotation is under way, the re-keyed object's. */
+export interface StoredExpect {
+  size: number;
+  sha256: string;
+  tables: TableCount[];
+  /** The re-keyed object's size and sha256 (manifest.rekey), also accepted. */
+  rekeyed?: { size: number; sha256: string } | undefined;
+}
+
+export function expectOf(m: Manifest): StoredExpect {
+  return { size: m.sizes.stored, sha256: m.sha256, tables: m.tables, rekeyed: m.rekey ? { size: m.rekey.stored, sha256: m.rekey.sha256 } : undefined };
+}
+
+/** null when (size, sha256) is what `e` allows, else what differs: SIZE or CHECKSUM, with a message. */
+export function storedMismatch(e: Pick<StoredExpect, 'size' | 'sha256' | 'rekeyed'>, size: number, sha256: string): { code: 'SIZE' | 'CHECKSUM'; message: string } | null {
+  if (size === e.size && sha256 === e.sha256) return null;
+  if (e.rekeyed && size === e.rekeyed.size && sha256 === e.rekeyed.sha256) return null;
+  const also = e.rekeyed ? ` (or, for the interrupted key rotation, ${e.rekeyed.size} bytes / ${e.rekeyed.sha256})` : '';
+  if (size !== e.size && (!e.rekeyed || size !== e.rekeyed.size)) return { code: 'SIZE', message: `the object has ${size} bytes, its manifest says ${e.size}${also}` };
+  return { code: 'CHECKSUM', message: `the object's sha256 ${sha256} differs from its manifest's ${e.sha256}${also}` };
 }

@@ -11,10 +11,10 @@ import type { Context } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { DbError, databaseProperties, quoteIdent, serverInfo, withClient } from '../pg/db.js';
 import { DumpError, RestoreError, UsageError, VerifyError, classifyData, firstError, messageOf } from '../support/errors.js';
-import { DumpReader, type TableCount } from '../pipeline/dumpreader.js';
+import { DumpReader } from '../pipeline/dumpreader.js';
 import { ParallelLoad } from '../pipeline/parallel.js';
 import { PsqlSession } from '../pipeline/psqlsession.js';
-import { rowCountDifferences } from '../model/manifest.js';
+import { rowCountDifferences, storedMismatch, type StoredExpect } from '../model/manifest.js';
 import type { openBackup } from './open.js';
 import { choosePsql, compatRewrite, type LoadResult } from './restore.js';
 import { createClauses } from '../model/dbprops.js';
@@ -25,7 +25,7 @@ export interface ParallelOptions {
   noOwner: boolean;
   opened: Awaited<ReturnType<typeof openBackup>>;
   display: string;
-  expect?: { size: number; sha256: string; tables: TableCount[] } | undefined;
+  expect?: StoredExpect | undefined;
   /** Statements run last, in one session (database properties). */
   postamble?: string[] | undefined;
 }
@@ -64,9 +64,8 @@ export async function loadParallel(ctx: Context, dest: ConnInfo, o: ParallelOpti
     // Before any index is built: the whole object arrived and checks out.
     check: () => {
       if (!o.expect) return;
-      if (measure.bytes !== o.expect.size) throw new VerifyError('SIZE', `the object has ${measure.bytes} bytes, its manifest says ${o.expect.size}`);
-      const sha = measure.digest();
-      if (sha !== o.expect.sha256) throw new VerifyError('CHECKSUM', `the object's sha256 ${sha} differs from its manifest's ${o.expect.sha256}`);
+      const bad = storedMismatch(o.expect, measure.bytes, measure.digest());
+      if (bad) throw new VerifyError(bad.code, bad.message);
       const cmp = rowCountDifferences({ tables: o.expect.tables }, reader.tables);
       const differ = [...cmp.differ, ...cmp.extra];
       if (differ.length) throw new VerifyError('ROW_COUNTS', `the dump's row counts differ from its manifest's:\n  ${differ.join('\n  ')}`);

@@ -19,7 +19,7 @@ import { Secret } from '../support/secret.js';
 import { dbPrefix, parseKey, GLOBALS_DB } from '../model/keys.js';
 import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
-import { manifestKind, rowCountDifferences, type Manifest } from '../model/manifest.js';
+import { expectOf, manifestKind, rowCountDifferences, storedMismatch, type Manifest, type StoredExpect } from '../model/manifest.js';
 import { DEFAULT_QUEUE } from '../model/plan.js';
 import { createStaging, loadParallel, swapIn, warnStaleStagings } from './restore-parallel.js';
 import { formatEntries, listEntries } from './restore-list.js';
@@ -144,7 +144,7 @@ export async function loadInto(
     globals?: boolean;
     opened?: Awaited<ReturnType<typeof openBackup>>;
     /** The manifest's stored size and sha256: psql gets its end of input only when both match. */
-    expect?: { size: number; sha256: string; tables: TableCount[] } | undefined;
+    expect?: StoredExpect | undefined;
     /** Extra rewrites, tried after the compatibility ones. */
     rewrite?: Rewrite | undefined;
   },
@@ -182,13 +182,8 @@ export async function loadInto(
     },
     check: () => {
       if (!opts.expect) return;
-      if (measure.bytes !== opts.expect.size) {
-        throw new VerifyError('SIZE', `the object has ${measure.bytes} bytes, its manifest says ${opts.expect.size}: nothing was restored`);
-      }
-      const sha = measure.digest();
-      if (sha !== opts.expect.sha256) {
-        throw new VerifyError('CHECKSUM', `the object's sha256 ${sha} differs from its manifest's ${opts.expect.sha256}: nothing was restored`);
-      }
+      const bad = storedMismatch(opts.expect, measure.bytes, measure.digest());
+      if (bad) throw new VerifyError(bad.code, `${bad.message}: nothing was restored`);
       // Rows as the dump held them, counted as they went by, against the manifest: before the commit.
       const cmp = rowCountDifferences({ tables: opts.expect.tables }, scan.tables);
       const differ = [...cmp.differ, ...cmp.extra];
@@ -412,7 +407,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     opened,
     // _globals: missing tablespaces are created before the transaction; in it their CREATE becomes an owner change.
     rewrite: globals ? await prepareTablespaces(ctx, located, decryptSecrets(secrets), cfg.dest, made) : undefined,
-    expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
+    expect: manifest ? expectOf(manifest) : undefined,
   }));
   made.loaded = true; // committed: the database stays, whatever the checks below find
   // The sha256 and the dump's own row counts were checked against the manifest before psql's
@@ -465,7 +460,7 @@ async function restoreInParallel(
     noOwner: cfg.noOwner,
     opened: o.opened,
     display: located.display,
-    expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: manifest.tables } : undefined,
+    expect: manifest ? expectOf(manifest) : undefined,
     postamble,
   });
   // Row counts in the loaded copy before it replaces anything: a mismatch leaves the target as it was.

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, UsageError, messageOf } from '../support/errors.js';
 import { keyProblem, prefixProblem } from '../model/keys.js';
-import type { GetOptions, PutResult, PutStreamOptions, Storage, StoredObject } from './types.js';
+import type { GetOptions, PutResult, PutStreamOptions, SpliceOptions, Storage, StoredObject } from './types.js';
 
 function wrap(e: unknown, what: string): StorageError {
   if (e instanceof StorageError) return e;
@@ -269,6 +269,49 @@ export class FolderStorage implements Storage {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw wrap(e, `cannot delete ${p}`);
+    }
+  }
+
+  async spliceCopy(src: string, from: number, head: Buffer, dest: string, opts: SpliceOptions): Promise<void> {
+    const srcPath = await this.confined(src);
+    const final = await this.confined(dest);
+    const dir = dirname(final);
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.partial`);
+    try {
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+      let copied = 0;
+      async function* body() {
+        yield head;
+        for await (const c of createReadStream(srcPath, { start: from, highWaterMark: 1 << 20, signal: opts.signal })) {
+          copied += (c as Buffer).length;
+          opts.onProgress?.(copied);
+          yield c as Buffer;
+        }
+      }
+      await pipeline(body, out, { signal: opts.signal });
+      const h = await open(tmp, 'r+');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await rename(tmp, final);
+      await this.fsyncDir(dir);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      if ((e as NodeJS.ErrnoException)?.syscall) throw wrap(e, `cannot write ${final}`);
+      throw e;
+    }
+  }
+
+  async replace(src: string, dest: string): Promise<void> {
+    const from = await this.confined(src);
+    const to = await this.confined(dest);
+    try {
+      await rename(from, to);
+      await this.fsyncDir(dirname(to));
+    } catch (e) {
+      throw wrap(e, `cannot rename ${from} to ${to}`);
     }
   }
 

@@ -3,7 +3,12 @@ import type { Readable } from 'node:stream';
 import { StorageError, UsageError, isPgBackupError, messageOf } from '../support/errors.js';
 import { claimKey, keyProblem, prefixProblem } from '../model/keys.js';
 import { DEFAULT_PART, DEFAULT_QUEUE } from '../model/plan.js';
-import { counted, type GetOptions, type PutResult, type PutStreamOptions, type Storage, type StoredObject } from './types.js';
+import { counted, type GetOptions, type PutResult, type PutStreamOptions, type SpliceOptions, type Storage, type StoredObject } from './types.js';
+
+/** S3's smallest part (all but the last), the largest UploadPartCopy range we ask for, CopyObject's limit. */
+const MIN_PART = 5 * 1024 * 1024;
+const COPY_PART = 1024 * 1024 * 1024;
+const MAX_COPY = 5 * 1024 * 1024 * 1024;
 
 export interface S3Options {
   bucket: string;
@@ -417,5 +422,139 @@ export class S3Storage implements Storage {
       KeyMarker = r.NextKeyMarker;
       UploadIdMarker = r.NextUploadIdMarker;
     }
+  }
+
+  /** Delete the object at `key`; S3 does not say whether it existed (true). */
+  async remove(key: string, signal: AbortSignal): Promise<boolean> {
+    const Key = this.full(key);
+    try {
+      await (await this.client()).send(new (await sdk()).DeleteObjectCommand({ Bucket: this.opts.bucket, Key }), { abortSignal: signal });
+      return true;
+    } catch (e) {
+      throw wrapS3Error(e, `cannot delete s3://${this.opts.bucket}/${Key}`);
+    }
+  }
+
+  /**
+   * Write `dest` = `head` followed by the bytes of `src` from offset `from` on, replacing `dest`.
+   * Server-side wherever S3 allows: a multipart upload whose first part is `head` plus as much of
+   * `src` as makes the 5 MiB a part needs, and whose other parts are UploadPartCopy ranges of
+   * `src` (guarded by its ETag: a `src` replaced meanwhile fails the copy). Short objects: one
+   * PutObject. Only `head` and at most the first 5 MiB of `src` cross the network.
+   */
+  async spliceCopy(src: string, from: number, head: Buffer, dest: string, opts: SpliceOptions): Promise<void> {
+    const SrcKey = this.full(src);
+    const Key = this.full(dest);
+    const client = await this.client();
+    const S = await sdk();
+    const info = await this.head(src, opts.signal);
+    if (!info) throw new StorageError('NOT_FOUND', `s3://${this.opts.bucket}/${SrcKey} does not exist`);
+    const size = info.size;
+    const common = {
+      Bucket: this.opts.bucket,
+      Key,
+      ContentType: opts.contentType ?? 'application/octet-stream',
+      Metadata: opts.metadata ?? info.metadata,
+      Tagging: opts.tags ? tagging(opts.tags) : undefined,
+      StorageClass: this.opts.storageClass as StorageClass | undefined,
+      ...this.encryptionParams(),
+    };
+    const readRange = async (a: number, b: number): Promise<Buffer> => {
+      if (b < a) return Buffer.alloc(0);
+      const body = await this.get(src, { signal: opts.signal, start: a, end: b });
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c as Buffer);
+      const got = Buffer.concat(chunks);
+      if (got.length !== b - a + 1) throw new StorageError('SHORT_READ', `s3://${this.opts.bucket}/${SrcKey}: read ${got.length} bytes of range ${a}-${b}`);
+      return got;
+    };
+    const minPart = opts.minPartSize ?? MIN_PART;
+    if (size - from <= minPart) {
+      const body = Buffer.concat([head, await readRange(from, size - 1)]);
+      try {
+        await client.send(new S.PutObjectCommand({ ...common, Body: body }), { abortSignal: opts.signal });
+      } catch (e) {
+        throw wrapS3Error(e, `cannot write s3://${this.opts.bucket}/${Key}`);
+      }
+      return;
+    }
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await client.send(new S.CreateMultipartUploadCommand(common), { abortSignal: opts.signal })).UploadId;
+      if (!uploadId) throw new StorageError('NO_UPLOAD_ID', `s3://${this.opts.bucket}/${Key}: CreateMultipartUpload returned no upload id`);
+      const parts: Array<{ PartNumber: number; ETag: string | undefined }> = [];
+      // Part 1: the head and the first bytes of src, 5 MiB in all (no head: a copy part like the rest).
+      let pos = from;
+      if (head.length > 0) {
+        const firstEnd = Math.min(size, from + Math.max(0, minPart - head.length));
+        const body = Buffer.concat([head, await readRange(from, firstEnd - 1)]);
+        const r = await client.send(new S.UploadPartCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId, PartNumber: 1, Body: body }), { abortSignal: opts.signal });
+        parts.push({ PartNumber: 1, ETag: r.ETag });
+        pos = firstEnd;
+      }
+      const copyPart = opts.copyPartSize ?? COPY_PART;
+      const CopySource = `${this.opts.bucket}/${SrcKey.split('/').map(encodeURIComponent).join('/')}`;
+      while (pos < size) {
+        const end = Math.min(size, pos + copyPart);
+        const PartNumber = parts.length + 1;
+        const r = await client.send(
+          new S.UploadPartCopyCommand({
+            Bucket: this.opts.bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber,
+            CopySource,
+            CopySourceRange: `bytes=${pos}-${end - 1}`,
+            CopySourceIfMatch: info.etag ? `"${info.etag}"` : undefined,
+          }),
+          { abortSignal: opts.signal },
+        );
+        parts.push({ PartNumber, ETag: r.CopyPartResult?.ETag });
+        pos = end;
+        opts.onProgress?.(pos - from);
+      }
+      await client.send(new S.CompleteMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: opts.signal });
+    } catch (e) {
+      if (uploadId) {
+        await client.send(new S.AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId })).catch(() => undefined);
+      }
+      if (opts.signal.aborted) throw opts.signal.reason ?? e;
+      throw wrapS3Error(e, `cannot write s3://${this.opts.bucket}/${Key} from s3://${this.opts.bucket}/${SrcKey}`);
+    }
+  }
+
+  /** Replace `dest` with a server-side copy of `src` (tags given anew), then delete `src`. */
+  async replace(src: string, dest: string, opts: { signal: AbortSignal; tags?: Record<string, string> }): Promise<void> {
+    const SrcKey = this.full(src);
+    const Key = this.full(dest);
+    const info = await this.head(src, opts.signal);
+    if (!info) throw new StorageError('NOT_FOUND', `s3://${this.opts.bucket}/${SrcKey} does not exist`);
+    if (info.size > MAX_COPY) {
+      // CopyObject stops at 5 GiB: a multipart copy of the whole object.
+      await this.spliceCopy(src, 0, Buffer.alloc(0), dest, { signal: opts.signal, tags: opts.tags, metadata: info.metadata });
+    } else {
+      try {
+        const S = await sdk();
+        await (await this.client()).send(
+          new S.CopyObjectCommand({
+            Bucket: this.opts.bucket,
+            Key,
+            CopySource: `${this.opts.bucket}/${SrcKey.split('/').map(encodeURIComponent).join('/')}`,
+            CopySourceIfMatch: info.etag ? `"${info.etag}"` : undefined,
+            MetadataDirective: 'COPY',
+            TaggingDirective: opts.tags ? 'REPLACE' : 'COPY',
+            Tagging: opts.tags ? tagging(opts.tags) : undefined,
+            StorageClass: this.opts.storageClass as StorageClass | undefined,
+            ...this.encryptionParams(),
+          }),
+          { abortSignal: opts.signal },
+        );
+      } catch (e) {
+        throw wrapS3Error(e, `cannot copy s3://${this.opts.bucket}/${SrcKey} to ${Key}`);
+      }
+    }
+    const now = await this.head(dest, opts.signal);
+    if (!now || now.size !== info.size) throw new StorageError('SIZE_MISMATCH', `s3://${this.opts.bucket}/${Key} has ${now ? now.size : 'no'} bytes after the copy, not ${info.size}`);
+    await this.remove(src, opts.signal);
   }
 }

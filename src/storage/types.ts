@@ -60,6 +60,19 @@ export interface GetOptions {
   suffix?: number;
 }
 
+export interface SpliceOptions {
+  signal: AbortSignal;
+  contentType?: string;
+  /** S3: the new object's metadata (default: the source's) and tags. */
+  metadata?: Record<string, string> | undefined;
+  tags?: Record<string, string> | undefined;
+  /** Bytes of the source copied so far. */
+  onProgress?: (bytes: number) => void;
+  /** S3, for tests: the first part's size (default 5 MiB) and the copy parts' (default 1 GiB). */
+  minPartSize?: number;
+  copyPartSize?: number;
+}
+
 /** One interface, two backends (S3, folder). Keys are relative to the target. */
 export interface Storage {
   /** `s3://bucket/prefix/` or the folder path, for messages. */
@@ -78,6 +91,15 @@ export interface Storage {
   getBytes(key: string, signal: AbortSignal): Promise<Buffer | null>;
   head(key: string, signal: AbortSignal): Promise<StoredObject | null>;
   list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject>;
+  /** Delete the object at `key` (false: it was not there, where the backend can tell). */
+  remove?(key: string, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Key rotation: write `dest` = `head` + the bytes of `src` from offset `from` on, replacing
+   * `dest`. S3 copies the bytes server-side; a folder writes a temporary file and renames it.
+   */
+  spliceCopy?(src: string, from: number, head: Buffer, dest: string, opts: SpliceOptions): Promise<void>;
+  /** Replace `dest` with `src` (S3: a server-side copy, then `src` deleted; folder: a rename). */
+  replace?(src: string, dest: string, opts: { signal: AbortSignal; tags?: Record<string, string> }): Promise<void>;
   /** S3 only: the object's tags (null when the object does not exist). */
   getTags?(key: string, signal: AbortSignal): Promise<Record<string, string> | null>;
   /** S3 only: replace the object's tags. */

@@ -9,6 +9,10 @@ export interface Context {
   /** Where results go (keys, tables, JSON): stdout. */
   out: (text: string) => void;
   isTTY: boolean;
+  /** Progress of a long step (bytes done of total): a line on a terminal, an event at an interval in JSON logs. */
+  progress?: (what: string, done: number, total: number) => void;
+  /** The step the progress was about is over (clears the terminal line). */
+  progressDone?: () => void;
 }
 
 let cached: string | undefined;
