@@ -424,11 +424,31 @@ export class SelectiveFilter {
     private readonly staysInTarget: (key: string) => boolean = () => false,
   ) {}
 
+  /**
+   * pg_dump sets default_tablespace and default_table_access_method before the entries that need
+   * them (before their headers): held here and sent just before the next statement kept, so an
+   * object left out never leaves behind a setting naming a tablespace or access method the
+   * target lacks.
+   */
+  private readonly pendingSets = new Map<string, string>();
+
   readonly rewrite: Rewrite = (st: Statement) => {
     if (st.meta || st.section !== 'body') return undefined;
+    const set = /^SET\s+(default_tablespace|default_table_access_method)\s*=/i.exec(st.text);
+    if (set) {
+      this.pendingSets.set(set[1]!.toLowerCase(), st.text);
+      return null;
+    }
     const keep = this.decide(classify(st.text), st.entry);
-    if (keep) this.kept.statements++;
-    return keep ? undefined : null;
+    if (!keep) return null;
+    this.kept.statements++;
+    // A statement too long to hold streams unchanged (function bodies do not use these settings).
+    if (this.pendingSets.size && !st.streamed) {
+      const pre = [...this.pendingSets.values()].join('\n');
+      this.pendingSets.clear();
+      return `${pre}\n${st.text}`;
+    }
+    return undefined;
   };
 
   private schemaRule(entry: Entry | null): boolean {
