@@ -16,6 +16,7 @@
  * - only folders of days (months, years) that ended more than two days ago are removed, and only
  *   when empty: a backup creates today's folder, never a past one.
  */
+import { stat } from 'node:fs/promises';
 import type { Context } from '../support/context.js';
 import { formatBytes } from '../support/units.js';
 import { dbPrefix, isoSeconds, manifestKey, parseKey, sidecarOf, verifiedKey } from '../model/keys.js';
@@ -107,6 +108,11 @@ export function folderPeriodEnd(folder: string): Date | null {
 
 export async function prune(ctx: Context, cfg: Readonly<PruneConfig>): Promise<void> {
   const storage = new FolderStorage(cfg.path);
+  // A folder that is not there is a typo or an unmounted volume, not "nothing to prune": a cron
+  // job saying so every night would hide it until the disk fills.
+  await stat(storage.root).catch((e: NodeJS.ErrnoException) => {
+    throw new StorageError('NOT_FOUND', `cannot prune ${storage.root}: ${e.code === 'ENOENT' ? 'no such folder' : messageOf(e)} (check --from / PGBACKUP_TARGET); nothing was deleted`, { cause: e });
+  });
   const prefix = cfg.database !== undefined ? dbPrefix('', cfg.database) : '';
   const now = new Date();
   const { backups, loose } = await survey(storage, prefix, cfg.database, ctx.signal);

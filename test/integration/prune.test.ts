@@ -173,6 +173,12 @@ describe('prune', () => {
     expect(JSON.parse(again.stdout).summary).toMatchObject({ backups: 0, incomplete: 0, partials: 0, orphans: 0 });
   });
 
+  it('a folder that does not exist (a typo, an unmounted volume) is an error, exit 4, not "nothing to prune"', async () => {
+    const r = await run(['prune', '--from', join(dir, 'no-such-folder'), '--apply']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toContain('no such folder');
+  });
+
   it('refuses an S3 target with a pointer to bucket lifecycle (exit 2)', async () => {
     const r = await run(['prune', '--from', 's3://some-bucket/prod/']);
     expect(r.code).toBe(2);
