@@ -218,22 +218,11 @@ export class FolderStorage implements Storage {
 
   async removeStalePartials(prefix: string, olderThanMs: number, signal: AbortSignal): Promise<string[]> {
     const removed: string[] = [];
-    const stack = [await this.confined(prefix, true)];
     const cutoff = Date.now() - olderThanMs;
-    while (stack.length) {
-      signal.throwIfAborted();
-      const dir = stack.pop()!;
-      const entries = await readFolder(dir);
-      if (entries === null) continue;
-      for (const ent of entries) {
-        const full = join(dir, ent.name);
-        if (ent.isDirectory()) stack.push(full);
-        else if (ent.isFile() && PARTIAL_RE.test(ent.name)) {
-          // mtime: a backup still writing its file keeps it fresh, however long it runs.
-          const s = await stat(full).catch(() => null);
-          if (s && s.mtimeMs < cutoff && (await unlink(full).then(() => true, () => false))) removed.push(full);
-        }
-      }
+    // mtime: a backup still writing its file keeps it fresh, however long it runs.
+    for await (const p of this.partials(prefix, signal)) {
+      const full = join(this.root, ...p.key.split('/'));
+      if (p.lastModified.getTime() < cutoff && (await unlink(full).then(() => true, () => false))) removed.push(full);
     }
     return removed;
   }
