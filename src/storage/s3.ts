@@ -344,13 +344,11 @@ export class S3Storage implements Storage {
     }
   }
 
-  /** One object's facts from ListObjectsV2 (s3:ListBucket only); null when it is not there. */
+  /** One object's facts from the listing (s3:ListBucket only); null when it is not there. */
   private async listedObject(key: string, signal: AbortSignal): Promise<StoredObject | null> {
-    const Key = this.full(key);
-    const r = await (await this.client()).send(new (await sdk()).ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: Key, MaxKeys: 1 }), { abortSignal: signal });
-    const o = r.Contents?.[0];
-    if (!o || o.Key !== Key) return null;
-    return { key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag?.replace(/"/g, ''), metadata: {} };
+    // The key itself sorts before every longer key it prefixes: the first listed is it or nothing.
+    for await (const o of this.list(key, signal)) return o.key === key ? { ...o, metadata: {} } : null;
+    return null;
   }
 
   async *list(prefix: string, signal: AbortSignal): AsyncIterable<StoredObject> {
@@ -372,7 +370,7 @@ export class S3Storage implements Storage {
       for (const o of r.Contents ?? []) {
         if (!o.Key) continue;
         after = o.Key;
-        yield { key: o.Key.slice(this.opts.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+        yield { key: o.Key.slice(this.opts.prefix.length), size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0), etag: o.ETag?.replace(/"/g, '') };
       }
       more = Boolean(r.IsTruncated) && (r.Contents?.length ?? 0) > 0;
     }
