@@ -248,6 +248,8 @@ export const ENVIRONMENT: [string, string][] = [
   ['PGBACKUP_KEEP_DAILY_DAYS, PGBACKUP_KEEP_WEEKLY_DAYS, PGBACKUP_KEEP_MONTHLY_DAYS, PGBACKUP_KEEP_YEARLY_DAYS', 'days each tier is kept (bucket lifecycle, prune); defaults 7, 35, 400, 3650'],
   ['AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL', 'the standard AWS chain'],
   ['PGBACKUP_S3_FORCE_PATH_STYLE, PGBACKUP_S3_SSE, PGBACKUP_S3_KMS_KEY_ID, PGBACKUP_S3_STORAGE_CLASS, PGBACKUP_S3_PART_SIZE, PGBACKUP_S3_QUEUE_SIZE', 'S3 options'],
+  ['PGBACKUP_S3_TIMEOUT', 'how long an S3 request may go without a byte sent or received before it fails and is retried (default 2m; connecting gets at most 10s)'],
+  ['AWS_MAX_ATTEMPTS', 'attempts per S3 request (default 5): a server that stops answering fails the run after about AWS_MAX_ATTEMPTS x PGBACKUP_S3_TIMEOUT'],
 ];
 
 export const EXIT_CODES: [string, string][] = [

@@ -10,6 +10,14 @@ const MIN_PART = 5 * 1024 * 1024;
 const COPY_PART = 1024 * 1024 * 1024;
 const MAX_COPY = 5 * 1024 * 1024 * 1024;
 
+/**
+ * How long a request may go without a byte either way (PGBACKUP_S3_TIMEOUT's default), and how
+ * long a TCP connection may take to open. S3 sends CompleteMultipartUpload's and UploadPartCopy's
+ * keep-alive whitespace well within this.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 2 * 60_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface S3Options {
   bucket: string;
   prefix: string;
@@ -20,6 +28,12 @@ export interface S3Options {
   kmsKeyId?: string | undefined;
   storageClass?: string | undefined;
   maxAttempts?: number | undefined;
+  /**
+   * Milliseconds a connection may sit idle (nothing sent, nothing received) before the request
+   * fails as a timeout and is retried (PGBACKUP_S3_TIMEOUT). Without it a server that stops
+   * answering mid-upload would hold the run, and pg_dump's snapshot, forever.
+   */
+  idleTimeoutMs?: number | undefined;
   /** Keys per ListObjectsV2 page (the server's default, 1000, when unset); tests page with a few. */
   listPageSize?: number | undefined;
 }
@@ -34,7 +48,7 @@ export function wrapS3Error(e: unknown, what: string): StorageError {
   if (name === 'NoSuchBucket') hint = ' (the bucket does not exist)';
   else if (name === 'AccessDenied' || status === 403) hint = ' (access denied: check the credentials and the IAM policy)';
   else if (name === 'CredentialsProviderError') hint = ' (no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)';
-  else if (err?.code === 'ECONNREFUSED' || err?.code === 'ENOTFOUND' || err?.code === 'ECONNRESET' || name === 'TimeoutError') hint = ' (network error)';
+  else if (err?.code === 'ECONNREFUSED' || err?.code === 'ENOTFOUND' || err?.code === 'ECONNRESET' || name === 'TimeoutError' || err?.code === 'ETIMEDOUT') hint = ' (network error: the server did not answer in time; PGBACKUP_S3_TIMEOUT sets how long to wait)';
   const msg = messageOf(e);
   const shown = msg && msg !== 'UnknownError' && msg !== name ? `${name}: ${msg}` : `${name}${status ? ` (HTTP ${status})` : ''}`;
   return new StorageError(name, `${what}: ${shown}${hint}`, { cause: e });
@@ -67,6 +81,11 @@ export async function makeS3Client(o: S3Options): Promise<S3Client> {
     // with exponential backoff and full jitter, a bounded number of times (AWS_MAX_ATTEMPTS).
     retryMode: 'standard',
     maxAttempts: o.maxAttempts ?? 5,
+    // The SDK's default is to wait forever on a connection or a silent server (both timeouts 0).
+    requestHandler: {
+      connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+      socketTimeout: o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    },
   };
   // AWS_REGION / AWS_DEFAULT_REGION (target.ts) when set; else the SDK's own chain decides
   // (AWS_REGION, then the region of the AWS_PROFILE profile in the shared config files).

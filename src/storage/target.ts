@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../support/errors.js';
 import { normalisePrefix } from '../model/keys.js';
+import { parseDuration } from '../support/units.js';
 import type { Target } from './index.js';
 
 export type { Target };
@@ -26,6 +27,18 @@ export function parseTarget(raw: string, env: NodeJS.ProcessEnv, field: string):
     const sse = env.PGBACKUP_S3_SSE;
     if (sse !== undefined && sse !== '' && sse !== 'AES256' && sse !== 'aws:kms') throw new UsageError(`PGBACKUP_S3_SSE: must be AES256 or aws:kms, not "${sse}"`);
     const fps = env.PGBACKUP_S3_FORCE_PATH_STYLE;
+    const attempts = env.AWS_MAX_ATTEMPTS;
+    if (attempts !== undefined && attempts !== '' && !(/^\d+$/.test(attempts) && Number(attempts) >= 1)) {
+      throw new UsageError(`AWS_MAX_ATTEMPTS: must be a whole number of at least 1, not "${attempts}"`);
+    }
+    const timeout = env.PGBACKUP_S3_TIMEOUT;
+    let idleTimeoutMs: number | undefined;
+    if (timeout !== undefined && timeout !== '') {
+      idleTimeoutMs = parseDuration(timeout);
+      if (idleTimeoutMs === undefined || idleTimeoutMs < 1000) {
+        throw new UsageError(`PGBACKUP_S3_TIMEOUT: must be a duration of at least 1s such as 30s or 5m, not "${timeout}"`);
+      }
+    }
     return {
       kind: 's3',
       bucket,
@@ -36,7 +49,8 @@ export function parseTarget(raw: string, env: NodeJS.ProcessEnv, field: string):
       sse: (sse || undefined),
       kmsKeyId: env.PGBACKUP_S3_KMS_KEY_ID || undefined,
       storageClass: env.PGBACKUP_S3_STORAGE_CLASS || undefined,
-      maxAttempts: env.AWS_MAX_ATTEMPTS && /^\d+$/.test(env.AWS_MAX_ATTEMPTS) && Number(env.AWS_MAX_ATTEMPTS) >= 1 ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
+      maxAttempts: attempts ? Number(attempts) : undefined,
+      idleTimeoutMs,
     };
   }
   if (raw.trim() === '') throw new UsageError(`${field}: empty`);

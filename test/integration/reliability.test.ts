@@ -84,6 +84,32 @@ describe('S3 faults', () => {
     expect(await s3keys('backups', 'rl-gone/')).toEqual([]);
   });
 
+  it('a server that stops answering one part: the request times out (PGBACKUP_S3_TIMEOUT), is retried, and the backup restores', async () => {
+    let stalled = 0;
+    const p = await proxy((req) => (isPart(req) && /partNumber=2\b/.test(req.url ?? '') && stalled++ === 0 ? 'stall' : undefined));
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-stall1/', '--recipient', id.recipient, '--part-size', '5MiB', '--compress-level', '1'], {
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: p.endpoint, PGBACKUP_S3_TIMEOUT: '2s' }),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(p.log.filter((l) => l.action === 'stall')).toHaveLength(1);
+    await dropDb('rl_stall');
+    const key = r.stdout.trim().slice('rl-stall1/'.length);
+    const rr = await run(['restore', key, '--from', 's3://backups/rl-stall1/', '--to', url('rl_stall'), '--create', '--identity', id.file]);
+    expect(rr.code, rr.stderr).toBe(0);
+    expect(await snapshot('rl_stall')).toEqual(await snapshot(DB));
+  });
+
+  it('a server that stops answering altogether: exit 4 naming the timeout, not a run that hangs with pg_dump holding its snapshot', async () => {
+    const p = await proxy((req) => (isPart(req) ? 'stall' : undefined));
+    const r = await run(['backup', '--database', url(DB), '--to', 's3://backups/rl-stall2/', '--recipient', id.recipient, '--part-size', '5MiB', '--compress-level', '1'], {
+      env: baseEnv({ AWS_ENDPOINT_URL_S3: p.endpoint, PGBACKUP_S3_TIMEOUT: '2s', AWS_MAX_ATTEMPTS: '2' }),
+    });
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toContain('PGBACKUP_S3_TIMEOUT');
+    expect(await s3keys('backups', 'rl-stall2/')).toEqual([]);
+    expect(await sql('postgres', `SELECT pid FROM pg_stat_activity WHERE datname = '${DB}' AND application_name = 'pg_dump'`)).toEqual([]);
+  });
+
   it('a 200 answer with an error body to CompleteMultipartUpload is a failure', async () => {
     const p = await proxy((req) =>
       req.method === 'POST' && /uploadId=/.test(req.url ?? '')

@@ -5,7 +5,8 @@ import { freePort } from './pg.mjs';
 
 /**
  * decide(req, n) -> undefined (forward), { status, code } (answer with an S3 error),
- * { status, body } (answer with that body as it is), or 'drop' (destroy the connection).
+ * { status, body } (answer with that body as it is), 'drop' (destroy the connection), or
+ * 'stall' (read the request and never answer: a server that stopped responding).
  * n counts requests from 1.
  */
 export async function startFaultyProxy(upstream, decide) {
@@ -17,9 +18,13 @@ export async function startFaultyProxy(upstream, decide) {
   const server = http.createServer((req, res) => {
     const i = ++n;
     const action = decide(req, i);
-    log.push({ n: i, method: req.method, url: req.url, action: action === undefined ? 'forward' : action === 'drop' ? 'drop' : action.status });
+    log.push({ n: i, method: req.method, url: req.url, action: action === undefined ? 'forward' : typeof action === 'string' ? action : action.status });
     if (action === 'drop') {
       req.socket.destroy();
+      return;
+    }
+    if (action === 'stall') {
+      req.resume();
       return;
     }
     if (action) {

@@ -55,6 +55,12 @@ describe('configuration', () => {
     expect(() => parseTarget('s3://Bad_Bucket/x', {}, 'f')).toThrow(/not a valid S3 bucket/);
     expect(() => parseTarget('gs://b/x', {}, 'f')).toThrow(/unsupported target/);
     expect(() => parseTarget('s3://b-1/x', { PGBACKUP_S3_SSE: 'rot13' }, 'f')).toThrow(/PGBACKUP_S3_SSE/);
+    expect(parseTarget('s3://b-1/x', { PGBACKUP_S3_TIMEOUT: '30s', AWS_MAX_ATTEMPTS: '3' }, 'f')).toMatchObject({ idleTimeoutMs: 30_000, maxAttempts: 3 });
+    expect(parseTarget('s3://b-1/x', {}, 'f')).toMatchObject({ idleTimeoutMs: undefined, maxAttempts: undefined });
+    expect(() => parseTarget('s3://b-1/x', { PGBACKUP_S3_TIMEOUT: '30' }, 'f')).toThrow(/PGBACKUP_S3_TIMEOUT: must be a duration .* not "30"/);
+    expect(() => parseTarget('s3://b-1/x', { PGBACKUP_S3_TIMEOUT: '10ms' }, 'f')).toThrow(/PGBACKUP_S3_TIMEOUT/);
+    expect(() => parseTarget('s3://b-1/x', { AWS_MAX_ATTEMPTS: 'five' }, 'f')).toThrow(/AWS_MAX_ATTEMPTS: must be a whole number/);
+    expect(() => parseTarget('s3://b-1/x', { AWS_MAX_ATTEMPTS: '0' }, 'f')).toThrow(/AWS_MAX_ATTEMPTS/);
   });
   it('restore needs one way to choose a backup and a target database', () => {
     const p = problems(() => restoreConfig(parseCli(['restore', 'k', '--latest']), {}));
