@@ -3,7 +3,7 @@
  * parser's own option definitions (cli.ts COMMANDS/COMMON) plus the words below. No I/O.
  * test/unit/clidocs.test.ts holds every option of the parser to a description here and back.
  */
-import { COMMANDS, COMMON } from './cli/args.js';
+import { COMMANDS, COMMON, closest } from './cli/args.js';
 
 export interface OptDoc {
   /** The value's placeholder (string options only). */
@@ -505,7 +505,8 @@ export function helpOrCompletion(argv: string[], out: (s: string) => void, err: 
       out(`Usage: ${EXTRA_COMMANDS[arg].synopsis}\n\n${EXTRA_COMMANDS[arg].summary}\n`);
       return 0;
     }
-    err(`pgbackup: help: unknown command "${[arg, ...rest].join(' ')}" (expected one of: ${Object.keys(COMMANDS).join(', ')})\n`);
+    const near = rest.length === 0 ? closest(arg, Object.keys(COMMANDS)) : undefined;
+    err(`pgbackup: help: unknown command "${[arg, ...rest].join(' ')}"${near ? ` (did you mean "${near}"?)` : ''} (expected one of: ${Object.keys(COMMANDS).join(', ')})\n`);
     return 2;
   }
   if (arg === 'bash' && rest.length === 0) {

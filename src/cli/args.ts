@@ -77,6 +77,37 @@ export interface Parsed {
   positionals: string[];
 }
 
+/** Edit distance (insertions, deletions, substitutions, and swaps of neighbours). */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known name a typo most likely meant (--form -> --from, --to-database -> --to), or
+ * undefined when nothing is close: one name the hyphenated start of the other, else at most a
+ * third of the letters wrong.
+ */
+export function closest(name: string, known: string[]): string | undefined {
+  const prefixed = known.filter((k) => name.startsWith(`${k}-`) || k.startsWith(`${name}-`));
+  if (prefixed.length === 1) return prefixed[0];
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dd = distance(name, k);
+    if (dd < bestD) [best, bestD] = [k, dd];
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.floor(Math.max(name.length, best.length) / 3)) ? best : undefined;
+}
+
 /** Parse argv (without node and script). Collects every problem before failing. */
 export function parseCli(argv: string[]): Parsed {
   const first = argv[0];
@@ -85,7 +116,10 @@ export function parseCli(argv: string[]): Parsed {
     return { command: null, values: values, positionals: [] };
   }
   const cmd = COMMANDS[first];
-  if (!cmd) throw new UsageError(`unknown command "${first}" (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
+  if (!cmd) {
+    const near = closest(first, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${first}"${near ? ` (did you mean "${near}"?)` : ''} (expected one of: ${Object.keys(COMMANDS).join(', ')})`);
+  }
   const spec = { ...COMMON, ...cmd.spec };
   const { values, positionals, tokens } = parseArgs({
     args: argv.slice(1),
@@ -99,7 +133,8 @@ export function parseCli(argv: string[]): Parsed {
     if (t.kind !== 'option') continue;
     const o = spec[t.name];
     if (!o) {
-      problems.push(`unknown option ${t.rawName} for "${first}"`);
+      const near = closest(t.name, Object.keys(spec));
+      problems.push(`unknown option ${t.rawName} for "${first}"${near ? ` (did you mean --${near}?)` : ''}`);
       continue;
     }
     // `--to --clean`: parseArgs takes the next option as the value; a value that starts with `--`
