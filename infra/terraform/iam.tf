@@ -38,6 +38,13 @@ data "aws_iam_policy_document" "writer" {
     actions   = ["s3:GetObject"]
     resources = ["${local.objects_arn}.json"]
   }
+  # After completing a dump, the job aborts other uploads of that same key: requests that
+  # timed out but were carried out by S3 anyway (a bucket-level action: no prefix condition).
+  statement {
+    sid       = "FindStrayUploads"
+    actions   = ["s3:ListBucketMultipartUploads"]
+    resources = [aws_s3_bucket.backups.arn]
+  }
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {

@@ -266,7 +266,42 @@ export class S3Storage implements Storage {
       );
     }
     if (opts.tags) await this.keepTags(key, opts.tags, opts);
+    const ours = (upload as unknown as { uploadId?: string }).uploadId;
+    if (ours) await this.sweepStrayUploads(Key, ours, opts);
     return { size: c.bytes(), key };
+  }
+
+  /**
+   * After this run completed `Key`, abort the other multipart uploads of that exact key. A
+   * CreateMultipartUpload that timed out and was retried may still have been carried out by a
+   * server that woke up late: the upload exists, under an id this run never heard of (seen on
+   * RGW: three of them after a 15 s stall). Only the run that completed the key sweeps it, so
+   * no upload that could still win is touched. Best effort: a writer without
+   * s3:ListBucketMultipartUploads, or a server without the call, leaves them to the lifecycle
+   * rule that aborts incomplete uploads after a day.
+   */
+  private async sweepStrayUploads(Key: string, ours: string, opts: { signal: AbortSignal; warn?: ((msg: string, err?: unknown) => void) | undefined }): Promise<void> {
+    const S = await sdk();
+    const client = await this.client();
+    let stray: string[];
+    try {
+      const r = await client.send(new S.ListMultipartUploadsCommand({ Bucket: this.opts.bucket, Prefix: Key }), { abortSignal: opts.signal });
+      stray = (r.Uploads ?? []).filter((u) => u.Key === Key && u.UploadId && u.UploadId !== ours).map((u) => u.UploadId!);
+    } catch {
+      return;
+    }
+    let aborted = 0;
+    for (const UploadId of stray) {
+      try {
+        await client.send(new S.AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId }), { abortSignal: opts.signal });
+        aborted++;
+      } catch {
+        // left to the lifecycle rule
+      }
+    }
+    if (stray.length) {
+      opts.warn?.(`aborted ${aborted} of ${stray.length} stray multipart upload(s) of s3://${this.opts.bucket}/${Key} (requests that timed out and were carried out late by the server)`);
+    }
   }
 
   /**
@@ -497,8 +532,12 @@ export class S3Storage implements Storage {
     }
     let uploadId: string | undefined;
     try {
-      uploadId = (await client.send(new S.CreateMultipartUploadCommand(common), { abortSignal: opts.signal })).UploadId;
+      // Not cancelled by the signal: stopped on its way, the upload would be created on the
+      // server with an id this run never learns, so it could not abort it (seen on RGW after a
+      // Ctrl-C). The request is short; the signal is checked right after it.
+      uploadId = (await client.send(new S.CreateMultipartUploadCommand(common))).UploadId;
       if (!uploadId) throw new StorageError('NO_UPLOAD_ID', `s3://${this.opts.bucket}/${Key}: CreateMultipartUpload returned no upload id`);
+      opts.signal.throwIfAborted();
       const parts: Array<{ PartNumber: number; ETag: string | undefined }> = [];
       // Part 1: the head and the first bytes of src, 5 MiB in all (no head: a copy part like the rest).
       let pos = from;
@@ -531,6 +570,9 @@ export class S3Storage implements Storage {
         opts.onProgress?.(pos - from);
       }
       await client.send(new S.CompleteMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: opts.signal });
+      const done = uploadId;
+      uploadId = undefined;
+      await this.sweepStrayUploads(Key, done, opts);
     } catch (e) {
       if (uploadId) {
         await client.send(new S.AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId })).catch(() => undefined);

@@ -5,6 +5,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { GetObjectTaggingCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+// @ts-expect-error plain JS test support
+import { startFaultyProxy } from '../support/faulty-proxy.mjs';
 import { BIN, RGW, run, url, tmp, createDb, snapshot, newIdentity, sql, rgwClient, rgwEnv, rgwAdmin, rgwBucket, fakeBinDir } from './helpers.js';
 
 const SRC = 'rgw_src';
@@ -86,6 +88,27 @@ describe('against Ceph RGW', () => {
     expect(l.every((x) => x.status === 'complete')).toBe(true);
     expect(l.map((x) => x.key).sort()).toEqual(stored.map((k) => k.slice('race/'.length)).sort());
   }, 900_000);
+
+  it('a CreateMultipartUpload carried out by the server whose answer never came (timed out, retried): the backup completes and aborts the stray upload', async () => {
+    let creates = 0;
+    const proxy = (await startFaultyProxy(RGW().endpoint, (req: { method?: string; url?: string }) =>
+      req.method === 'POST' && /[?&]uploads\b/.test(req.url ?? '') && creates++ === 0 ? 'lost' : undefined,
+    )) as { endpoint: string; log: Array<{ action: string | number }>; stop: () => Promise<void> };
+    try {
+      const env = rgwEnv({ PGBACKUP_S3_PART_SIZE: '5MiB', AWS_ENDPOINT_URL_S3: proxy.endpoint, PGBACKUP_S3_TIMEOUT: '1s' });
+      const b = await run(['backup', '--database', url(SRC), '--to', 's3://backups/rgw-late/', '--recipient', id.recipient], { env });
+      expect(b.code, b.stderr).toBe(0);
+      expect(proxy.log.filter((l) => l.action === 'lost')).toHaveLength(1);
+      // The first CreateMultipartUpload made an upload on RGW that the tool never heard of; swept.
+      expect(b.stderr).toMatch(/aborted 1 of 1 stray multipart upload\(s\) of s3:\/\/backups\/rgw-late\//);
+      const left = (await client.send(new ListMultipartUploadsCommand({ Bucket: 'backups', Prefix: 'rgw-late/' }))).Uploads ?? [];
+      expect(left.map((u) => u.Key)).toEqual([]);
+      const v = await run(['verify', '--all', '--from', 's3://backups/rgw-late/', '--identity', id.file], { env: rgwEnv() });
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    } finally {
+      await proxy.stop();
+    }
+  }, 300_000);
 
   it('bucket lifecycle --apply, then bucket check: the lifecycle rules are ok; what RGW cannot show is listed apart', async () => {
     const bucket = await rgwBucket('lc-check');

@@ -6,7 +6,9 @@ import { freePort } from './pg.mjs';
 /**
  * decide(req, n) -> undefined (forward), { status, code } (answer with an S3 error),
  * { status, body } (answer with that body as it is), 'drop' (destroy the connection), or
- * 'stall' (read the request and never answer: a server that stopped responding).
+ * 'stall' (read the request and never answer: a server that stopped responding), or
+ * 'lost' (carry the request out upstream but never give the client the answer: a server
+ * that did the work while the client timed out).
  * n counts requests from 1.
  */
 export async function startFaultyProxy(upstream, decide) {
@@ -25,6 +27,12 @@ export async function startFaultyProxy(upstream, decide) {
     }
     if (action === 'stall') {
       req.resume();
+      return;
+    }
+    if (action === 'lost') {
+      const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => ur.resume());
+      up.on('error', () => undefined);
+      req.pipe(up);
       return;
     }
     if (action) {
