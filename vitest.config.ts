@@ -15,6 +15,12 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
+          // The unit files share their workers' module cache instead of each starting from a
+          // fresh one: module loading (zod, pino, the AWS SDK, typage, the vite transform of
+          // src/) was half the run. Safe because unit files leave no global state behind: the
+          // ones that set process.env restore it, and none mocks a module or stubs a global
+          // (test/unit/suite.test.ts holds that).
+          isolate: false,
         },
       },
       {

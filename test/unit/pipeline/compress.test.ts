@@ -29,13 +29,20 @@ function text(n: number): Buffer {
   return Buffer.from(out.join('')).subarray(0, n);
 }
 
+const found = new Map<string, boolean>();
+/** Whether `c` is on PATH (looked up once per tool, not once per case). */
 function hasCmd(c: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+  let ok = found.get(c);
+  if (ok === undefined) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    found.set(c, ok);
   }
+  return ok;
 }
 
 describe('parallel gzip', () => {

@@ -1,0 +1,28 @@
+// Rules the test suite keeps for itself, held like the architecture in layers.test.ts:
+// - no unit file mocks a module, stubs a global or spies on an export: the unit project shares
+//   its workers' module cache between files (isolate is off in vitest.config.ts), so such a
+//   change would leak into the files that run after it.
+import { describe, it, expect } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../..');
+const SELF = relative(ROOT, __filename);
+
+function files(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && /\.(ts|mjs|js)$/.test(e.name))
+    .map((e) => relative(ROOT, join(e.parentPath, e.name)))
+    .sort();
+}
+
+const read = (f: string) => readFileSync(join(ROOT, f), 'utf8');
+
+describe('the test suite', () => {
+  it('unit files mock no module, stub no global and spy on no export', () => {
+    const unit = files('test/unit');
+    expect(unit.length).toBeGreaterThan(20);
+    const offenders = unit.filter((f) => f !== SELF && /\bvi\.(mock|doMock|hoisted|stubGlobal|stubEnv|spyOn)\b/.test(read(f)));
+    expect(offenders).toEqual([]);
+  });
+});
