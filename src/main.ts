@@ -5,6 +5,7 @@ import { commonConfig } from './config/config.js';
 import { type Context, toolVersion } from './support/context.js';
 import { InterruptedError, UsageError, InternalError, classify, messageOf } from './support/errors.js';
 import { createLogger, defaultLogFormat, type Logger } from './support/log.js';
+import { createProgress } from './support/progress.js';
 import { scrub } from './support/secret.js';
 import { commandLinePasswords } from './pg/conninfo.js';
 /** A command returns nothing: it succeeds, or it throws. */
@@ -116,6 +117,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       env,
       out: toStdout,
       isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
+      progress: createProgress({
+        // A terminal gets the line; JSON logs the events (unless --quiet or a level above info); pretty logs to a file nothing.
+        mode: common.quiet ? 'off' : process.stderr.isTTY ? 'tty' : (common.logFormat ?? defaultLogFormat()) === 'json' && log.isLevelEnabled('info') ? 'json' : 'off',
+        log,
+        intervalMs: common.progressIntervalMs,
+        write: (t) => process.stderr.write(t),
+      }),
     };
     await (await RUN[parsed.command]!())(ctx, parsed);
     if (root.signal.aborted) return report(root.signal.reason);

@@ -18,7 +18,7 @@ export async function fetchCommand(ctx: Context, parsed: Parsed): Promise<void> 
     throw new UsageError(`-o ${cfg.output}: the file exists; give --force to replace it`);
   }
   const located = await locate(ctx, cfg.target, cfg.key);
-  const opened = await openBackup(ctx, located, decryptSecrets(secrets));
+  const opened = await openBackup(ctx, located, decryptSecrets(secrets), 'fetch');
   const tmp = toStdout ? '' : `${cfg.output}.partial-${process.pid}`;
   const sink: Writable = toStdout ? process.stdout : createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
   try {

@@ -142,16 +142,23 @@ const listVar = (v: string | undefined): string[] => (v ?? '').split(/[\s,]+/).f
 // Shared parts
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
+const MIN_PROGRESS_INTERVAL_MS = 100;
 
 const commonSchema = z
   .object({
     flags: z.object({ 'log-format': z.enum(['json', 'pretty']).optional(), 'log-level': z.enum(LOG_LEVELS).optional(), quiet: flag }),
-    env: z.object({ PGBACKUP_LOG_LEVEL: z.enum(LOG_LEVELS).optional() }),
+    env: z.object({
+      PGBACKUP_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+      /** JSON logs: a progress event this often (default 10 s). */
+      PGBACKUP_PROGRESS_INTERVAL: durationSchema.refine((ms) => ms >= MIN_PROGRESS_INTERVAL_MS, 'at least 100ms').optional(),
+    }),
   })
   .transform(({ flags: f, env: e }) => ({
     logFormat: f['log-format'],
     logLevel: f['log-level'] ?? e.PGBACKUP_LOG_LEVEL ?? (f.quiet ? 'warn' : 'info'),
     quiet: f.quiet,
+    progressIntervalMs: e.PGBACKUP_PROGRESS_INTERVAL ?? DEFAULT_PROGRESS_INTERVAL_MS,
   }));
 export type CommonConfig = z.infer<typeof commonSchema>;
 

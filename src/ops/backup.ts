@@ -243,16 +243,14 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   );
   stages.push(measure);
 
-  let progress: NodeJS.Timeout | undefined;
-  if (ctx.isTTY) {
-    let last = { t: Date.now(), b: 0 };
-    progress = setInterval(() => {
-      const now = Date.now();
-      const rate = ((scan.bytes - last.b) / Math.max(1, now - last.t)) * 1000;
-      last = { t: now, b: scan.bytes };
-      log.info({ dumped: formatBytes(scan.bytes), stored: formatBytes(measure.bytes), rate: `${formatBytes(rate)}/s` }, 'progress');
-    }, 3000);
-  }
+  // Progress in SQL bytes dumped against the database's size on disk (pg_database_size): the
+  // dump is usually smaller (no index data), sometimes larger (text for binary types); once it
+  // outgrows the estimate, the estimate follows it.
+  const stopProgress = ctx.progress?.(o.kind === 'safety' ? 'safety' : 'backup', () => ({
+    done: scan.bytes,
+    total: Math.max(server.sizeBytes, scan.bytes / 0.95),
+    extra: { stored: measure.bytes },
+  }));
 
   const errors: unknown[] = [];
   let chainFailed = false;
@@ -305,7 +303,7 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
     }
   });
   const [, puts] = await Promise.all([chainDone, Promise.all(uploads)]);
-  clearInterval(progress);
+  stopProgress?.();
   ctx.signal.removeEventListener('abort', onRoot);
   if (ctx.signal.aborted) throw ctx.signal.reason;
   if (chainFailed || errors.length) throw firstError(errors);

@@ -6,7 +6,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname } from 'node:path';
-import { Readable, type Transform } from 'node:stream';
+import { Readable, finished, type Transform } from 'node:stream';
 import type { Context } from '../support/context.js';
 import { MiB } from '../support/units.js';
 import { CryptoError, StorageError, UsageError } from '../support/errors.js';
@@ -190,9 +190,22 @@ async function peek(src: Readable, enough: (head: Buffer) => boolean): Promise<{
  * For age files, the header is decrypted here: no matching identity -> CryptoError (exit 5),
  * before the caller touches anything.
  */
-export async function openBackup(ctx: Context, located: Located, secrets: DecryptSecrets): Promise<Opened> {
+export async function openBackup(ctx: Context, located: Located, secrets: DecryptSecrets, step = 'read'): Promise<Opened> {
   const raw = rangedStream(located.storage, located.key, located.size, ctx.signal);
   const measure = new Measure();
+  // Progress: stored bytes read of the object's size, until the stream ends or fails.
+  const stopProgress = ctx.progress?.(step, () => ({ done: measure.bytes, total: located.size }));
+  if (stopProgress) finished(measure, () => stopProgress());
+  try {
+    return await openChain(located, secrets, raw, measure);
+  } catch (e) {
+    stopProgress?.();
+    measure.destroy();
+    throw e;
+  }
+}
+
+async function openChain(located: Located, secrets: DecryptSecrets, raw: Readable, measure: Measure): Promise<Opened> {
   const measured = raw.pipe(measure);
   raw.on('error', (e) => measure.destroy(e));
   const { head, stream } = await peek(measured, (h) => h.length >= 64 && (sniff(h) !== 'age' || findHeaderEnd(h) >= 0));

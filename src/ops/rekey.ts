@@ -217,19 +217,25 @@ export async function rekey(ctx: Context, cfg: Readonly<RekeyConfig>): Promise<v
   let done = 0;
   for (const { key, size } of keys) {
     const shown = displayKey(cfg.target, key);
+    // Progress: bytes copied, then read back (twice the payload in all).
+    const state = { done: 0, total: 0 };
+    const stopProgress = ctx.progress?.('rekey', () => ({ done: state.done, total: state.total || size * 2 }));
     try {
       const outcome = await rekeyOne(ctx, storage, key, {
         recipients,
         secrets,
         killAfter: ctx.env.PGBACKUP_TEST_REKEY_KILL_AFTER || undefined,
-        progress: ctx.progress ? (d, t) => ctx.progress!('rekey', d, t) : undefined,
+        progress: (d, t) => {
+          state.done = d;
+          state.total = t;
+        },
       });
-      ctx.progressDone?.();
+      stopProgress?.();
       done++;
       ctx.log.info({ key: shown, outcome, size: humanBytes(size) }, outcome === 'already' ? 'already encrypted to these recipients' : outcome === 'finished' ? 'finished an interrupted key rotation' : 'rekeyed');
       ctx.out(`${outcome === 'already' ? 'unchanged' : 'rekeyed'} ${shown}\n`);
     } catch (e) {
-      ctx.progressDone?.();
+      stopProgress?.();
       if (e instanceof InterruptedError || ctx.signal.aborted) throw e;
       const c = classify(e);
       if (c instanceof UsageError && keys.length === 1) throw c;

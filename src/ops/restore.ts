@@ -155,7 +155,7 @@ export async function loadInto(
     throw e;
   });
   const psql = await choosePsql(server, ctx.env, ctx.log);
-  const opened = opts.opened ?? (await openBackup(ctx, located, decryptSecrets(secrets)));
+  const opened = opts.opened ?? (await openBackup(ctx, located, decryptSecrets(secrets), 'restore'));
   const compat = compatRewrite(server, psql, Boolean(opts.noOwner), ctx.log, Boolean(opts.globals));
   const extra = opts.rewrite;
   const scan = new DumpReader({
@@ -334,7 +334,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
   }
 
   // The age header is checked before the target is touched.
-  const opened = await openBackup(ctx, located, decryptSecrets(secrets));
+  const opened = await openBackup(ctx, located, decryptSecrets(secrets), 'restore');
 
   if (cfg.list) {
     const { entries, complete } = await listEntries(ctx, opened, located.display);

@@ -61,7 +61,7 @@ export async function verifyOne(ctx: Context, located: Located, secrets: LoadedS
   let readOk = false;
   let opened: Awaited<ReturnType<typeof openBackup>> | undefined;
   try {
-    opened = await openBackup(ctx, located, decryptSecrets(secrets));
+    opened = await openBackup(ctx, located, decryptSecrets(secrets), 'verify');
     const sink = new Writable({ highWaterMark: 1 << 20, write: (_c, _e, cb) => cb() });
     await pipeline([...opened.stages, scan, sink], { signal: ctx.signal });
     readOk = true;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from './log.js';
+import type { ProgressFn } from './progress.js';
 
 /** What every command gets from main.ts. */
 export interface Context {
@@ -9,10 +10,8 @@ export interface Context {
   /** Where results go (keys, tables, JSON): stdout. */
   out: (text: string) => void;
   isTTY: boolean;
-  /** Progress of a long step (bytes done of total): a line on a terminal, an event at an interval in JSON logs. */
-  progress?: (what: string, done: number, total: number) => void;
-  /** The step the progress was about is over (clears the terminal line). */
-  progressDone?: () => void;
+  /** Progress of a long step: a line on a terminal, an event at an interval in JSON logs; absent otherwise. */
+  progress?: ProgressFn | undefined;
 }
 
 let cached: string | undefined;

@@ -1,7 +1,7 @@
 // What an operator at a terminal sees: progress while a backup runs, and a question before
 // --clean replaces a database. `script` gives the CLI a pseudo-terminal.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { baseEnv, onTty, createDb, fakeBinDir, needCommand, newIdentity, snapshot, sql, tmp, url } from './helpers.js';
+import { baseEnv, onTty, createDb, dropDb, fakeBinDir, needCommand, newIdentity, run, snapshot, sql, tmp, url } from './helpers.js';
 
 describe('on a terminal', () => {
   beforeAll(() => needCommand('script', 'bsdutils'));
@@ -15,9 +15,51 @@ describe('on a terminal', () => {
     const bin = fakeBinDir({ pg_dump: `"$REAL/pg_dump" "$@" | (head -c 5000; sleep 4; cat)` });
     const r = await onTty(['backup', '--database', url('tty_src'), '--to', tmp(), '--recipient', id.recipient], '', baseEnv({ PGBACKUP_PG_BINDIR: bin }));
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/progress[\s\S]*dumped[\s\S]*stored[\s\S]*rate/);
+    // One line rewritten in place: percentage of the estimate, bytes, rate, ETA.
+    expect(r.out).toMatch(/\r\x1b\[2Kbackup +\d+%  [\d.]+ [KMG]?i?B of [\d.]+ [KMG]?i?B  stored [\d.]+ [KMG]?i?B  [\d.]+ [KMG]?i?B\/s  ETA [\d:?]+/);
     expect(r.out).toMatch(/backup complete[\s\S]*throughput/);
   });
+
+  it('restore shows a progress line too (stored bytes read of the object\'s size)', async () => {
+    const out = tmp();
+    const b = await onTty(['backup', '--database', url('tty_src'), '--to', out, '--recipient', id.recipient, '--log-level', 'warn'], '', baseEnv());
+    const key = b.out.trim().split(/\r?\n/).pop()!.trim();
+    await dropDb('tty_prog');
+    // psql that waits before reading: the restore is held long enough for the line to be drawn.
+    const bin = fakeBinDir({ psql: `sleep 3; exec "$REAL/psql" "$@"` });
+    const r = await onTty(['restore', key, '--from', out, '--to', url('tty_prog'), '--create', '--identity', id.file], '', baseEnv({ PGBACKUP_PG_BINDIR: bin }));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/\r\x1b\[2Krestore +\d+%  [\d.]+ [KMG]?i?B of [\d.]+ [KMG]?i?B  [\d.]+ [KMG]?i?B\/s  ETA/);
+    expect(await snapshot('tty_prog')).toEqual(await snapshot('tty_src'));
+  });
+});
+
+describe('progress in JSON logs (no terminal)', () => {
+  it('a progress event at the configured interval, with percent, rate and ETA; none on a non-terminal without JSON logs', async () => {
+    const id2 = await newIdentity(tmp());
+    await createDb('json_prog', 'rich.sql');
+    const bin = fakeBinDir({ pg_dump: `"$REAL/pg_dump" "$@" | (head -c 5000; sleep 2; cat)` });
+    const r = await run(['backup', '--database', url('json_prog'), '--to', tmp(), '--recipient', id2.recipient], { env: baseEnv({ PGBACKUP_PG_BINDIR: bin, PGBACKUP_PROGRESS_INTERVAL: '200ms' }) });
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.event === 'progress');
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    for (const e of events) {
+      expect(e.step).toBe('backup');
+      expect(typeof e.time).toBe('string');
+      expect(e.doneBytes).toBeGreaterThan(0);
+      expect(e.totalBytes).toBeGreaterThanOrEqual(e.doneBytes);
+      expect(e.percent).toBeGreaterThan(0);
+      expect(typeof e.bytesPerSecond).toBe('number');
+      expect(e).toHaveProperty('storedBytes');
+    }
+    const pretty = await run(['backup', '--database', url('json_prog'), '--to', tmp(), '--recipient', id2.recipient, '--log-format', 'pretty'], { env: baseEnv({ PGBACKUP_PG_BINDIR: bin, PGBACKUP_PROGRESS_INTERVAL: '200ms' }) });
+    expect(pretty.code, pretty.stderr).toBe(0);
+    expect(pretty.stderr).not.toMatch(/progress|\x1b\[2K/);
+    const bad = await run(['list', '--from', tmp()], { env: baseEnv({ PGBACKUP_PROGRESS_INTERVAL: 'often' }) });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/PGBACKUP_PROGRESS_INTERVAL/);
+  });
+});
 
   it('restore --clean asks first; "n" leaves the target alone, "y" replaces it', async () => {
     const out = tmp();
