@@ -118,8 +118,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       out: toStdout,
       isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
       progress: createProgress({
-        // A terminal gets the line; JSON logs the events (unless --quiet or a level above info); pretty logs to a file nothing.
-        mode: common.quiet ? 'off' : process.stderr.isTTY ? 'tty' : (common.logFormat ?? defaultLogFormat()) === 'json' && log.isLevelEnabled('info') ? 'json' : 'off',
+        // A terminal gets the line, JSON logs the events; pretty logs to a file, --quiet and levels above info nothing.
+        mode: common.quiet || !log.isLevelEnabled('info') ? 'off' : process.stderr.isTTY ? 'tty' : (common.logFormat ?? defaultLogFormat()) === 'json' ? 'json' : 'off',
         log,
         intervalMs: common.progressIntervalMs,
         write: (t) => process.stderr.write(t),
