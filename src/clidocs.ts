@@ -27,6 +27,14 @@ export const COMMON_DOCS: Record<string, OptDoc> = {
   'log-format': { arg: 'json|pretty', help: 'log format on stderr', default: 'pretty on a terminal, else json' },
   'log-level': { arg: 'LEVEL', help: 'trace, debug, info, warn, error, fatal or silent', default: 'info (warn with --quiet)', env: 'PGBACKUP_LOG_LEVEL' },
   quiet: { help: 'log warnings and errors only, no progress' },
+  'progress-interval': {
+    arg: 'DURATION',
+    help:
+      'JSON logs: a progress event (step, bytes done and expected, percent, rate, ETA) this often during backup, restore, verify, fetch and rekey; ' +
+      'on a terminal one progress line is redrawn in place instead; pretty logs off a terminal, --quiet and levels above info get none',
+    default: '10s',
+    env: 'PGBACKUP_PROGRESS_INTERVAL',
+  },
   help: { help: 'print this help' },
   version: { help: 'print the version' },
 };
@@ -240,7 +248,7 @@ export const EXTRA_COMMANDS: Record<string, { synopsis: string; summary: string 
 
 export const ENVIRONMENT: [string, string][] = [
   ['DATABASE_URL, PG* (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, PGPASSFILE, PGSERVICE, PGSSLMODE, PGSSLROOTCERT, PGOPTIONS, PGAPPNAME, ...)', 'the source of backup (a flag wins); restore always takes --to'],
-  ['PGBACKUP_PROGRESS_INTERVAL', 'JSON logs: a progress event (step, doneBytes, totalBytes, percent, bytesPerSecond, etaSeconds) this often during backup, restore, verify, fetch and rekey; default 10s. On a terminal a progress line is redrawn in place instead; pretty logs off a terminal and --quiet get none'],
+  ['PGBACKUP_PROGRESS_INTERVAL', 'default of --progress-interval: in JSON logs a progress event (step, doneBytes, totalBytes, percent, bytesPerSecond, etaSeconds) this often during backup, restore, verify, fetch and rekey; default 10s'],
   ['PGBACKUP_TARGET', 's3://bucket/prefix/ or a folder; default ./backups. backup takes several separated by whitespace (each an s3:// URL or an absolute path); the other commands read from the first'],
   ['PGBACKUP_RECIPIENTS, PGBACKUP_RECIPIENTS_FILE', 'age public keys for backup'],
   ['PGBACKUP_IDENTITY_FILE, PGBACKUP_PASSPHRASE_FILE', 'secrets for restore, verify and fetch (and the passphrase for backup)'],

@@ -5,7 +5,7 @@ import { commonConfig } from './config/config.js';
 import { type Context, toolVersion } from './support/context.js';
 import { InterruptedError, UsageError, InternalError, classify, messageOf } from './support/errors.js';
 import { createLogger, defaultLogFormat, type Logger } from './support/log.js';
-import { createProgress } from './support/progress.js';
+import { createProgress, TermLine, type Progress } from './support/progress.js';
 import { scrub } from './support/secret.js';
 import { commandLinePasswords } from './pg/conninfo.js';
 /** A command returns nothing: it succeeds, or it throws. */
@@ -50,7 +50,10 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (!stdoutClosed && e.code !== 'EPIPE') process.stderr.write(`pgbackup: cannot write to stdout: ${messageOf(e)}\n`);
   stdoutClosed = true;
 });
+/** The terminal's progress line, when stderr is one (results on the same terminal erase it first). */
+let termLine: TermLine | undefined;
 const toStdout = (t: string) => {
+  if (process.stdout.isTTY) termLine?.clear();
   if (!stdoutClosed) process.stdout.write(t);
 };
 
@@ -64,12 +67,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   let log: Logger | undefined;
+  let progress: Progress | undefined;
   const secrets = secretsOf(env);
   // A password in a connection string on the command line: mask it in what `ps` shows (process.title
   // rewrites the command line Linux reports; it was visible until this line ran) and warn below.
   const argvPasswords = commandLinePasswords(argv);
   if (argvPasswords.flags.length) process.title = ['pgbackup', ...argvPasswords.masked].join(' ');
   const report = (e: unknown): number => {
+    // No progress line left half-drawn in front of the message (an interrupt mid-step).
+    progress?.close();
     const err = classify(e);
     const msg = scrub(err.message, secrets);
     if (log && !(err instanceof UsageError)) {
@@ -107,7 +113,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
   try {
     const common = commonConfig(parsed, env);
-    log = createLogger({ format: common.logFormat ?? defaultLogFormat(), level: common.logLevel });
+    // On a terminal the progress line and the logs share stderr: a log line erases the progress line first.
+    const line = (termLine = process.stderr.isTTY ? new TermLine((t) => process.stderr.write(t), () => process.stderr.columns) : undefined);
+    log = createLogger({ format: common.logFormat ?? defaultLogFormat(), level: common.logLevel, beforeWrite: line ? () => line.clear() : undefined });
+    // A terminal gets the line, JSON logs the events; pretty logs to a file, --quiet and levels above info nothing.
+    progress = createProgress({
+      mode: common.quiet || !log.isLevelEnabled('info') ? 'off' : line ? 'tty' : (common.logFormat ?? defaultLogFormat()) === 'json' ? 'json' : 'off',
+      log,
+      intervalMs: common.progressIntervalMs,
+      line,
+    });
     for (const f of argvPasswords.flags) {
       log.warn(`${f}: the connection string holds a password, which other local users can see on the command line (ps, /proc) while pgbackup starts and in shell history; give it through DATABASE_URL, PGPASSFILE (~/.pgpass) or PGPASSWORD instead`);
     }
@@ -117,15 +132,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       env,
       out: toStdout,
       isTTY: Boolean(process.stderr.isTTY) && !common.quiet,
-      progress: createProgress({
-        // A terminal gets the line, JSON logs the events; pretty logs to a file, --quiet and levels above info nothing.
-        mode: common.quiet || !log.isLevelEnabled('info') ? 'off' : process.stderr.isTTY ? 'tty' : (common.logFormat ?? defaultLogFormat()) === 'json' ? 'json' : 'off',
-        log,
-        intervalMs: common.progressIntervalMs,
-        write: (t) => process.stderr.write(t),
-      }),
+      progress: progress.start,
     };
     await (await RUN[parsed.command]!())(ctx, parsed);
+    progress.close();
     if (root.signal.aborted) return report(root.signal.reason);
     return 0;
   } catch (e) {

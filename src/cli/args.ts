@@ -9,6 +9,7 @@ export const COMMON: Spec = {
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
+  'progress-interval': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };

@@ -144,26 +144,29 @@ const listVar = (v: string | undefined): string[] => (v ?? '').split(/[\s,]+/).f
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const DEFAULT_PROGRESS_INTERVAL_MS = 10_000;
 const MIN_PROGRESS_INTERVAL_MS = 100;
+const progressInterval = durationSchema.refine((ms) => ms >= MIN_PROGRESS_INTERVAL_MS, `at least ${MIN_PROGRESS_INTERVAL_MS}ms`).optional();
 
 const commonSchema = z
   .object({
-    flags: z.object({ 'log-format': z.enum(['json', 'pretty']).optional(), 'log-level': z.enum(LOG_LEVELS).optional(), quiet: flag }),
-    env: z.object({
-      PGBACKUP_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
-      /** JSON logs: a progress event this often (default 10 s). */
-      PGBACKUP_PROGRESS_INTERVAL: durationSchema.refine((ms) => ms >= MIN_PROGRESS_INTERVAL_MS, 'at least 100ms').optional(),
+    flags: z.object({
+      'log-format': z.enum(['json', 'pretty']).optional(),
+      'log-level': z.enum(LOG_LEVELS).optional(),
+      quiet: flag,
+      'progress-interval': progressInterval,
     }),
+    env: z.object({ PGBACKUP_LOG_LEVEL: z.enum(LOG_LEVELS).optional(), PGBACKUP_PROGRESS_INTERVAL: progressInterval }),
   })
   .transform(({ flags: f, env: e }) => ({
     logFormat: f['log-format'],
     logLevel: f['log-level'] ?? e.PGBACKUP_LOG_LEVEL ?? (f.quiet ? 'warn' : 'info'),
     quiet: f.quiet,
-    progressIntervalMs: e.PGBACKUP_PROGRESS_INTERVAL ?? DEFAULT_PROGRESS_INTERVAL_MS,
+    /** JSON logs: a progress event this often. */
+    progressIntervalMs: f['progress-interval'] ?? e.PGBACKUP_PROGRESS_INTERVAL ?? DEFAULT_PROGRESS_INTERVAL_MS,
   }));
 export type CommonConfig = z.infer<typeof commonSchema>;
 
 export function commonConfig(p: Parsed, env: Env): Readonly<CommonConfig> {
-  return parseInput(commonSchema, inputOf(p, env, { PGBACKUP_LOG_LEVEL: 'log-level' }));
+  return parseInput(commonSchema, inputOf(p, env, { PGBACKUP_LOG_LEVEL: 'log-level', PGBACKUP_PROGRESS_INTERVAL: 'progress-interval' }));
 }
 
 const retentionSchema = z

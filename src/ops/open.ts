@@ -156,7 +156,7 @@ export interface Opened {
 }
 
 /** Read the first bytes of a stream without losing them: returns them and a stream of everything. */
-async function peek(src: Readable, enough: (head: Buffer) => boolean): Promise<{ head: Buffer; stream: Readable }> {
+async function peek(src: Readable, enough: (head: Buffer) => boolean, onFlow?: () => void): Promise<{ head: Buffer; stream: Readable }> {
   const it = src[Symbol.asyncIterator]();
   const got: Buffer[] = [];
   let head = Buffer.alloc(0);
@@ -172,6 +172,7 @@ async function peek(src: Readable, enough: (head: Buffer) => boolean): Promise<{
   }
   const stream = Readable.from(
     (async function* () {
+      onFlow?.();
       if (head.length) yield head;
       if (ended) return;
       for (;;) {
@@ -193,22 +194,30 @@ async function peek(src: Readable, enough: (head: Buffer) => boolean): Promise<{
 export async function openBackup(ctx: Context, located: Located, secrets: DecryptSecrets, step = 'read'): Promise<Opened> {
   const raw = rangedStream(located.storage, located.key, located.size, ctx.signal);
   const measure = new Measure();
-  // Progress: stored bytes read of the object's size, until the stream ends or fails.
-  const stopProgress = ctx.progress?.(step, () => ({ done: measure.bytes, total: located.size }));
-  if (stopProgress) finished(measure, () => stopProgress());
-  try {
-    return await openChain(located, secrets, raw, measure);
-  } catch (e) {
+  // Progress: stored bytes read of the object's size, from when the caller starts reading (not
+  // while a prompt or a safety backup holds the opened stream) until the stream ends or fails.
+  let stopProgress: (() => void) | undefined;
+  let over = false;
+  const onFlow = () => {
+    if (!over && !stopProgress) stopProgress = ctx.progress?.(step, () => ({ done: measure.bytes, total: located.size }));
+  };
+  finished(measure, () => {
+    over = true;
     stopProgress?.();
+  });
+  try {
+    return await openChain(located, secrets, raw, measure, onFlow);
+  } catch (e) {
+    over = true;
     measure.destroy();
     throw e;
   }
 }
 
-async function openChain(located: Located, secrets: DecryptSecrets, raw: Readable, measure: Measure): Promise<Opened> {
+async function openChain(located: Located, secrets: DecryptSecrets, raw: Readable, measure: Measure, onFlow: () => void): Promise<Opened> {
   const measured = raw.pipe(measure);
   raw.on('error', (e) => measure.destroy(e));
-  const { head, stream } = await peek(measured, (h) => h.length >= 64 && (sniff(h) !== 'age' || findHeaderEnd(h) >= 0));
+  const { head, stream } = await peek(measured, (h) => h.length >= 64 && (sniff(h) !== 'age' || findHeaderEnd(h) >= 0), onFlow);
   const magic = sniff(head);
   const bySuffix = chainOf(located.key);
   const byMagic: Chain = magic === 'age' || magic === 'age-armor' ? { age: true, gzip: bySuffix?.gzip ?? true } : { age: false, gzip: magic === 'gzip' };

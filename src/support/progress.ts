@@ -1,7 +1,7 @@
 /**
  * Progress of long steps (backup, restore, verify, fetch, rekey), polled from the step's own
  * counters: on a terminal one line rewritten in place (percentage, rate, ETA); in JSON logs a
- * `progress` event every interval (PGBACKUP_PROGRESS_INTERVAL, default 10 s); else nothing.
+ * `progress` event every interval (--progress-interval, default 10 s); else nothing.
  */
 import type { Logger } from './log.js';
 import { formatBytes } from './units.js';
@@ -41,7 +41,7 @@ export function figures(s: ProgressState, elapsedMs: number): Figures {
   return { percent, rate, etaSeconds };
 }
 
-/** The terminal line: "backup  42%  120.0 MiB of 290.0 MiB  35.2 MiB/s  ETA 0:05". */
+/** The terminal line: "backup    42%  120.0 MiB of 290.0 MiB  35.2 MiB/s  ETA 0:05". */
 export function progressLine(what: string, s: ProgressState, elapsedMs: number): string {
   const f = figures(s, elapsedMs);
   const parts = [what.padEnd(7)];
@@ -53,18 +53,57 @@ export function progressLine(what: string, s: ProgressState, elapsedMs: number):
   return parts.join('  ');
 }
 
+/** Carriage return + erase the whole line (ESC [2K). */
+export const ERASE_LINE = '\r\x1b[2K';
+
+/**
+ * The one line a terminal's progress is drawn on. Everything else written to stderr (log lines,
+ * the final error) erases it first, so text never lands behind a half-drawn figure; the next
+ * tick draws it again below.
+ */
+export class TermLine {
+  private shown = false;
+  constructor(
+    private readonly write: (s: string) => void,
+    /** The terminal's width: a longer line would wrap, and ESC [2K erases only its last row. */
+    private readonly columns: () => number | undefined = () => undefined,
+  ) {}
+  draw(text: string): void {
+    const w = this.columns();
+    this.write(ERASE_LINE + (w && w > 1 && text.length >= w ? text.slice(0, w - 1) : text));
+    this.shown = true;
+  }
+  clear(): void {
+    if (!this.shown) return;
+    this.shown = false;
+    this.write(ERASE_LINE);
+  }
+}
+
+export interface Progress {
+  /** For the context: undefined when nothing is reported (off). */
+  start: ProgressFn | undefined;
+  /** Stop every report still running and erase the line (the command is over, or failed). */
+  close(): void;
+}
+
 export function createProgress(o: {
   mode: 'tty' | 'json' | 'off';
   log: Logger;
   intervalMs: number;
-  write: (s: string) => void;
+  /** The terminal line (mode tty). */
+  line?: TermLine | undefined;
   /** Terminal redraws (default 500 ms). */
   redrawMs?: number;
-}): ProgressFn | undefined {
-  if (o.mode === 'off') return undefined;
-  return (what, poll) => {
+}): Progress {
+  const running: Array<() => void> = [];
+  const close = () => {
+    for (const stop of [...running]) stop();
+    o.line?.clear();
+  };
+  if (o.mode === 'off' || (o.mode === 'tty' && !o.line)) return { start: undefined, close };
+  const start: ProgressFn = (what, poll) => {
     const t0 = Date.now();
-    let drawn = false;
     const tick = () => {
       let s: ProgressState;
       try {
@@ -74,34 +113,37 @@ export function createProgress(o: {
       }
       const elapsed = Date.now() - t0;
       if (o.mode === 'tty') {
-        o.write(`\r\x1b[2K${progressLine(what, s, elapsed)}`);
-        drawn = true;
-      } else {
-        const f = figures(s, elapsed);
-        o.log.info(
-          {
-            event: 'progress',
-            step: what,
-            doneBytes: s.done,
-            ...(s.total ? { totalBytes: Math.round(s.total) } : {}),
-            ...(f.percent !== undefined ? { percent: Math.round(f.percent * 10) / 10 } : {}),
-            bytesPerSecond: Math.round(f.rate),
-            ...(f.etaSeconds !== undefined ? { etaSeconds: Math.round(f.etaSeconds) } : {}),
-            elapsedSeconds: Math.round(elapsed / 1000),
-            ...Object.fromEntries(Object.entries(s.extra ?? {}).map(([k, v]) => [`${k}Bytes`, v])),
-          },
-          'progress',
-        );
+        // Steps that overlap (a read held while another step runs) share the line: the newest draws.
+        if (running[running.length - 1] === stop) o.line!.draw(progressLine(what, s, elapsed));
+        return;
       }
+      const f = figures(s, elapsed);
+      o.log.info(
+        {
+          event: 'progress',
+          step: what,
+          doneBytes: s.done,
+          ...(s.total ? { totalBytes: Math.round(s.total) } : {}),
+          ...(f.percent !== undefined ? { percent: Math.round(f.percent * 10) / 10 } : {}),
+          bytesPerSecond: Math.round(f.rate),
+          ...(f.etaSeconds !== undefined ? { etaSeconds: Math.round(f.etaSeconds) } : {}),
+          elapsedSeconds: Math.round(elapsed / 1000),
+          ...Object.fromEntries(Object.entries(s.extra ?? {}).map(([k, v]) => [`${k}Bytes`, v])),
+        },
+        'progress',
+      );
     };
     const timer = setInterval(tick, o.mode === 'tty' ? (o.redrawMs ?? 500) : o.intervalMs);
     timer.unref();
-    let stopped = false;
-    return () => {
-      if (stopped) return;
-      stopped = true;
+    const stop = () => {
+      const i = running.indexOf(stop);
+      if (i < 0) return;
+      running.splice(i, 1);
       clearInterval(timer);
-      if (drawn) o.write('\r\x1b[2K');
+      o.line?.clear();
     };
+    running.push(stop);
+    return stop;
   };
+  return { start, close };
 }

@@ -48,6 +48,14 @@ describe('help, completion and man page follow the parser (no option undocumente
     }
   });
 
+  it('--help of every command that reports progress names its interval option and variable', () => {
+    for (const cmd of ['backup', 'restore', 'verify', 'fetch', 'rekey']) {
+      const flat = commandHelp(cmd).replace(/\s+/g, ' ');
+      expect(flat, cmd).toContain('--progress-interval DURATION');
+      expect(flat, cmd).toContain('env: PGBACKUP_PROGRESS_INTERVAL');
+    }
+  });
+
   it('the main help names every command', () => {
     const text = mainHelp();
     for (const c of [...commands, ...Object.keys(EXTRA_COMMANDS)]) expect(text).toMatch(new RegExp(`^  ${c} `, 'm'));
@@ -115,7 +123,7 @@ describe('documented defaults are the code\'s constants', () => {
     const { DEFAULT_PART, DEFAULT_QUEUE, MAX_QUEUE } = await import('../../src/model/plan.js');
     const { DEFAULT_LEVEL } = await import('../../src/pipeline/compress.js');
     const { DEFAULT_STALL_MS } = await import('../../src/pipeline/dump.js');
-    const { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_RESTORE_JOBS } = await import('../../src/config/config.js');
+    const { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_PROGRESS_INTERVAL_MS, DEFAULT_RESTORE_JOBS } = await import('../../src/config/config.js');
     const { DEFAULT_TARGET } = await import('../../src/storage/target.js');
     const { durationLabel, sizeLabel } = await import('../../src/support/units.js');
     const b = DOCS.backup!.options;
@@ -129,5 +137,6 @@ describe('documented defaults are the code\'s constants', () => {
     expect(r['lock-timeout']!.default).toBe(durationLabel(DEFAULT_LOCK_TIMEOUT_MS));
     expect(r.jobs!.default!.startsWith(`${DEFAULT_RESTORE_JOBS} `)).toBe(true);
     for (const c of ['list', 'restore', 'verify', 'fetch']) expect(DOCS[c]!.options.from!.default, c).toBe(DEFAULT_TARGET);
+    expect(COMMON_DOCS['progress-interval']!.default).toBe(durationLabel(DEFAULT_PROGRESS_INTERVAL_MS));
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { parseCli } from '../../src/cli/args.js';
-import { backupConfig, restoreConfig, parseTarget, sizeSchema, durationSchema } from '../../src/config/config.js';
+import { backupConfig, restoreConfig, commonConfig, parseTarget, sizeSchema, durationSchema, DEFAULT_PROGRESS_INTERVAL_MS } from '../../src/config/config.js';
 import { connFromUrl, childEnv } from '../../src/pg/conn.js';
 import { UsageError } from '../../src/support/errors.js';
 
@@ -139,5 +139,17 @@ describe('configuration schemas: every bad field named, by the name the user wro
     expect(c.stallMs).toBe(90_000);
     expect(c.targetIsDefault).toBe(true);
     expect(problems(() => backupConfig(parseCli(['backup', '--no-encryption', '--table', '']), {}))).toEqual(['--table: empty pattern']);
+  });
+});
+
+describe('common options: the progress interval', () => {
+  it('--progress-interval wins over PGBACKUP_PROGRESS_INTERVAL, which wins over the default', () => {
+    expect(commonConfig(parseCli(['list']), {}).progressIntervalMs).toBe(DEFAULT_PROGRESS_INTERVAL_MS);
+    expect(commonConfig(parseCli(['list']), { PGBACKUP_PROGRESS_INTERVAL: '30s' }).progressIntervalMs).toBe(30_000);
+    expect(commonConfig(parseCli(['backup', '--progress-interval', '1m']), { PGBACKUP_PROGRESS_INTERVAL: 'often' }).progressIntervalMs).toBe(60_000);
+  });
+  it('a bad or too short interval is named', () => {
+    expect(problems(() => commonConfig(parseCli(['list']), { PGBACKUP_PROGRESS_INTERVAL: 'often' }))).toEqual(['PGBACKUP_PROGRESS_INTERVAL: not a duration: "often" (e.g. 90s, 10m, 2h, 1h30m)']);
+    expect(problems(() => commonConfig(parseCli(['verify', '--progress-interval', '10ms']), {}))).toEqual(['--progress-interval: at least 100ms']);
   });
 });
