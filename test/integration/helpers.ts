@@ -238,9 +238,14 @@ export function filesUnder(dir: string): string[] {
   }
 }
 
-/** Run the CLI on a pseudo-terminal (`script`), typing `input` once the [y/N] question is on screen. */
-export function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+/**
+ * Run the CLI on a pseudo-terminal (`script`), typing `input` once the [y/N] question (or what
+ * `o.when` matches) is on screen. `o.pipe` is a shell command the CLI's stdout is piped into
+ * (stderr stays on the terminal).
+ */
+export function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv, o: { when?: RegExp; pipe?: string } = {}): Promise<{ code: number | null; out: string }> {
+  const when = o.when ?? /\[y\/N\]/;
+  const line = [process.execPath, BIN, ...cmd].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ') + (o.pipe ? ` | ${o.pipe}` : '');
   return new Promise((res) => {
     const child = spawn('script', ['-qec', line, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -248,7 +253,7 @@ export function onTty(cmd: string[], input: string, env: NodeJS.ProcessEnv): Pro
     child.stderr.on('data', (d) => (out += d));
     // Answer once the question is on screen.
     const t = setInterval(() => {
-      if (input && /\[y\/N\]/.test(out)) {
+      if (input && when.test(out)) {
         child.stdin.write(input);
         input = '';
       }
