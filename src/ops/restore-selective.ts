@@ -112,11 +112,16 @@ async function dependents(ci: ConnInfo, tableOids: number[], schemaOids: number[
          SELECT d.classid, d.objid FROM pg_depend d JOIN members m ON d.refclassid = m.classid AND d.refobjid = m.objid
           WHERE d.deptype IN ('a','i','e','P','S') OR (m.classid = 'pg_namespace'::regclass AND d.deptype = 'n')
        )
-       SELECT DISTINCT d.classid::int8 AS classid, d.objid::int8 AS objid, pg_describe_object(d.classid, d.objid, 0) AS what,
+       SELECT DISTINCT d.classid::int8 AS classid, d.objid::int8 AS objid,
+              -- schema-qualified whatever the search_path; a view depends through its _RETURN
+              -- rule: name the view, as a user knows it
+              CASE WHEN rw.rulename = '_RETURN' THEN (SELECT format('%s %s', i.type, i.identity) FROM pg_identify_object('pg_class'::regclass, rw.ev_class, 0) i)
+                   ELSE (SELECT format('%s %s', i.type, i.identity) FROM pg_identify_object(d.classid, d.objid, 0) i) END AS what,
               c.contype::text AS contype, c.conparentid::int8 AS conparent,
               CASE WHEN c.contype = 'f' THEN format('ALTER TABLE %I.%I DROP CONSTRAINT %I;', n.nspname, cl.relname, c.conname) END AS drop,
               CASE WHEN c.contype = 'f' THEN format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s;', n.nspname, cl.relname, c.conname, pg_get_constraintdef(c.oid)) END AS add
          FROM pg_depend d JOIN members m ON d.refclassid = m.classid AND d.refobjid = m.objid
+         LEFT JOIN pg_rewrite rw ON d.classid = 'pg_rewrite'::regclass AND rw.oid = d.objid
          LEFT JOIN pg_constraint c ON d.classid = 'pg_constraint'::regclass AND c.oid = d.objid
          LEFT JOIN pg_class cl ON cl.oid = c.conrelid
          LEFT JOIN pg_namespace n ON n.oid = cl.relnamespace

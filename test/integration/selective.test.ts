@@ -180,7 +180,8 @@ describe('selective restore', () => {
     const safety = filesUnder(folder).length;
     const r = await run(['restore', key, '--from', folder, '--to', url('sel_tgt'), '--table', 'app.orders', '--clean', '--yes', '--identity', id.file]);
     expect(r.code, r.stderr).toBe(6);
-    expect(r.stderr).toContain('order_notes');
+    expect(r.stderr).toContain('view public.order_notes');
+    expect(r.stderr).not.toContain('_RETURN');
     expect(dump('sel_tgt')).toBe(before);
     expect(filesUnder(folder).length).toBe(safety); // no safety backup either
     await sql('sel_tgt', `DROP VIEW public.order_notes`);
