@@ -8,6 +8,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // Removes each file's temporary folders (test/support/tmp.ts) when the file is done.
+    setupFiles: ['test/support/cleanup.ts'],
     projects: [
       {
         extends: true,

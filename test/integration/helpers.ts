@@ -1,8 +1,8 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inject } from 'vitest';
+import { tempDir } from '../support/tmp.js';
 import pg from 'pg';
 import { S3Client, ListObjectsV2Command, GetObjectCommand, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 
@@ -26,8 +26,9 @@ export function url(db: string, password = PG().password, user = 'postgres'): st
   return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${PG().port}/${encodeURIComponent(db)}`;
 }
 
+/** A temporary folder, removed when the test file is done (test/support/tmp.ts). */
 export function tmp(name = 'pgbackup-test-'): string {
-  return mkdtempSync(join(tmpdir(), name));
+  return tempDir(name);
 }
 
 /** A clean environment for the CLI: nothing from the developer's shell leaks in. */

@@ -15,11 +15,12 @@
 // beforeAll lets the other worker go on with the other files meanwhile.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, realpathSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, writeFileSync, chmodSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PG, run, tmp, newIdentity } from './helpers.js';
+import { keepTempDirs } from '../support/tmp.js';
 // @ts-expect-error plain JS test support
 import { startCluster } from '../support/pg.mjs';
 
@@ -134,7 +135,7 @@ async function setUp(): Promise<void> {
   const { uid, gid } = postgresIds();
   // The server loads regress.so from here, reads the data files (server-side COPY FROM) and
   // writes results/ (COPY TO): the server's user must own the copy.
-  const parent = mkdtempSync(join(tmpdir(), 'pgbackup-regress-'));
+  const parent = tmp('pgbackup-regress-');
   work = join(parent, 'regress');
   cpSync(source, work, { recursive: true });
   if (uid !== undefined) execFileSync('chown', ['-R', `${uid}:${gid}`, parent]);
@@ -163,13 +164,9 @@ async function setUp(): Promise<void> {
 afterAll(async () => {
   if (regress?.pid) process.kill(regress.pid, 'SIGTERM'); // a timed-out beforeAll
   await cluster?.stop();
-  // PGBACKUP_KEEP_REGRESS=1 keeps the dumps (and the regress tree) to look at after a failure.
-  if (process.env.PGBACKUP_KEEP_REGRESS) {
-    console.log(`kept ${dir} and ${work}`);
-    return;
-  }
-  if (work) rmSync(join(work, '..'), { recursive: true, force: true });
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  // PGBACKUP_KEEP_REGRESS=1 keeps the dumps (and the regress tree) to look at after a failure;
+  // otherwise they go with the file's other temporary folders (test/support/tmp.ts).
+  if (process.env.PGBACKUP_KEEP_REGRESS) keepTempDirs();
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandLinePasswords, parseKeyValue, parseUri, passwordFromFile, resolveSettings } from '../../src/pg/conninfo.js';
 import { childEnv, connFromEnv, connFromUrl, pgAttempts } from '../../src/pg/conn.js';
 import { keyProblem } from '../../src/model/keys.js';
 import { localFileRef } from '../../src/ops/open.js';
+import { tempDir } from '../support/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'conninfo-'));
+const tmp = () => tempDir('pgbackup-conninfo-');
 
 describe('key=value connection strings', () => {
   it('reads libpq quoting: single quotes, backslash escapes, spaces around =', () => {

@@ -3,11 +3,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Encrypter, Decrypter, generateX25519Identity, generateHybridIdentity, identityToRecipient } from 'age-encryption';
 import { AgeEncryptStream, AgeDecryptStream, makeHeader, openHeader, findHeaderEnd, parseIdentityFile, recipientProblem, encryptedSize } from '../../../src/crypto/age.js';
+import { tempDir } from '../../support/tmp.js';
 
 const SIZES = [0, 1, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 3 * 64 * 1024, 1024 * 1024 + 17];
 
@@ -86,7 +86,7 @@ describe('age payload via node:crypto is byte-compatible with age', () => {
 
   it('the reference age CLI reads what we write and we read what it writes', async () => {
     if (!hasAge()) throw new Error('this test needs the reference "age" CLI: install the age package (.ci/run installs it)');
-    const dir = mkdtempSync(join(tmpdir(), 'age-'));
+    const dir = tempDir('pgbackup-age-');
     const idFile = join(dir, 'id');
     execFileSync('age-keygen', ['-o', idFile], { stdio: 'ignore' });
     const ids = parseIdentityFile(readFileSync(idFile, 'utf8'), idFile);

@@ -5,8 +5,7 @@
 // crash or a bug. Where we read differently on purpose, the vector is named below with why.
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +15,7 @@ import { openBackup } from '../../../src/ops/open.js';
 import { FolderStorage } from '../../../src/storage/folder.js';
 import { CryptoError, PgBackupError, UsageError, classify } from '../../../src/support/errors.js';
 import type { Context } from '../../../src/support/context.js';
+import { tempDir } from '../../support/tmp.js';
 
 interface Vector {
   name: string;
@@ -76,7 +76,7 @@ const ctx = {
   isTTY: false,
 } as unknown as Context;
 
-const dir = mkdtempSync(join(tmpdir(), 'pgbackup-cctv-'));
+const dir = tempDir('pgbackup-cctv-');
 const storage = new FolderStorage(dir);
 
 /** Our read path over the vector stored as a backup object; the plaintext's sha256. */

@@ -2,8 +2,7 @@
 // part caught) and the magic-byte check (a name that disagrees with the first bytes is damaged
 // data, exit 5; ASCII armor is refused, exit 2).
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +11,7 @@ import { FolderStorage } from '../../../src/storage/folder.js';
 import type { Storage } from '../../../src/storage/index.js';
 import { CryptoError, StorageError, UsageError } from '../../../src/support/errors.js';
 import type { Context } from '../../../src/support/context.js';
+import { tempDir } from '../../support/tmp.js';
 
 /** An S3-like storage over a buffer: answers ranged gets, records them, may cut one short. */
 function fakeS3(data: Buffer, o: { shortAt?: number } = {}) {
@@ -65,7 +65,7 @@ describe('rangedStream', () => {
 
 describe('openBackup: the magic bytes must agree with the name', () => {
   const ctx = { signal: new AbortController().signal, env: {}, log: { info() {}, warn() {}, debug() {} }, out() {}, isTTY: false } as unknown as Context;
-  const dir = mkdtempSync(join(tmpdir(), 'pgbackup-magic-'));
+  const dir = tempDir('pgbackup-magic-');
   const storage = new FolderStorage(dir);
   const open = (key: string, body: Buffer) => {
     writeFileSync(join(dir, key), body);

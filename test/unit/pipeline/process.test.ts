@@ -4,13 +4,13 @@
 import { describe, it, expect } from 'vitest';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Supervised, dumpFailure, psqlFailure } from '../../../src/pipeline/process.js';
 import { startDump } from '../../../src/pipeline/dump.js';
 import { PsqlSink } from '../../../src/pipeline/psql.js';
 import { DumpError, RestoreError, VerifyError } from '../../../src/support/errors.js';
+import { tempDir } from '../../support/tmp.js';
 
 const env = { PATH: process.env.PATH };
 const sh = (script: string, o: Partial<ConstructorParameters<typeof Supervised>[0]> = {}) =>
@@ -105,7 +105,7 @@ describe('PsqlSink: a half stream never commits', () => {
   // A stand-in for psql: it copies its input and "commits" (writes OUT.done) only at a clean end
   // of input, as psql -1 does with ON_ERROR_STOP.
   function fakePsql(): { bin: string; out: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'pgbackup-psql-'));
+    const dir = tempDir('pgbackup-psql-');
     const bin = join(dir, 'psql');
     writeFileSync(bin, '#!/bin/sh\ncat > "$OUT" && echo committed > "$OUT.done"\n');
     chmodSync(bin, 0o755);

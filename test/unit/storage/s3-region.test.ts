@@ -3,11 +3,11 @@
 // signing region, else a clear configuration error. The SDK reads process.env itself, so the
 // test sets and restores the variables around each case.
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPATIBLE_DEFAULT_REGION, makeS3Client } from '../../../src/storage/s3.js';
 import { UsageError } from '../../../src/support/errors.js';
+import { tempDir } from '../../support/tmp.js';
 
 const VARS = ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_EC2_METADATA_DISABLED'];
 const saved = Object.fromEntries(VARS.map((v) => [v, process.env[v]]));
@@ -15,7 +15,7 @@ const saved = Object.fromEntries(VARS.map((v) => [v, process.env[v]]));
 /** A clean AWS environment: no region variables, config files of our own (maybe empty). */
 function awsEnv(config = ''): void {
   for (const v of VARS) delete process.env[v];
-  const dir = mkdtempSync(join(tmpdir(), 'pgbackup-aws-'));
+  const dir = tempDir('pgbackup-aws-');
   writeFileSync(join(dir, 'config'), config);
   writeFileSync(join(dir, 'credentials'), '');
   process.env.AWS_CONFIG_FILE = join(dir, 'config');
