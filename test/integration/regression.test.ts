@@ -13,9 +13,14 @@
 // tablespace and expect an otherwise idle cluster, and other files back up every database of
 // the shared cluster (`--all-databases`) or its roles (`--globals`). Running it in this file's
 // beforeAll lets the other worker go on with the other files meanwhile.
+//
+// The cluster installcheck leaves behind is cached (test/support/regress-db.mjs: keyed by the
+// server and the built suite, its files' digest checked before each use; stale or damaged, it
+// is made again): a later run, such as the second Node's in CI, starts on a copy of it instead
+// of running installcheck again. Every backup, restore and comparison below runs each time.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync, chmodSync, realpathSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync, chmodSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -23,8 +28,10 @@ import { PG, run, tmp, newIdentity } from './helpers.js';
 import { keepTempDirs } from '../support/tmp.js';
 // @ts-expect-error plain JS test support
 import { startCluster } from '../support/pg.mjs';
+// @ts-expect-error plain JS test support
+import { cacheKey, cachedDataDir, libDirFor, saveDataDir } from '../support/regress-db.mjs';
 
-type Cluster = { port: number; password: string; pid: number; url: (db?: string) => string; stop: () => Promise<void>; version: string };
+type Cluster = { port: number; password: string; pid: number; data: string; url: (db?: string) => string; shutdown: () => Promise<void>; stop: () => Promise<void>; version: string };
 
 const SRC = 'regression';
 const REGRESS_TIMEOUT = 20 * 60_000;
@@ -74,11 +81,14 @@ async function query<T = Record<string, unknown>>(db: string, text: string): Pro
   }
 }
 
-/** Run pg_regress's parallel schedule against the cluster, as the server's user, in `work`. */
-function installcheck(): Promise<{ code: number | null; out: string }> {
+/**
+ * Run pg_regress's parallel schedule against the cluster, as the server's user, in `work`; the
+ * C functions it creates load their libraries from `dlpath` (stored in the database by path).
+ */
+function installcheck(dlpath: string): Promise<{ code: number | null; out: string }> {
   const { uid, gid } = postgresIds();
   const args = [
-    `--dlpath=${work}`,
+    `--dlpath=${dlpath}`,
     `--inputdir=${work}`,
     `--outputdir=${work}`,
     `--bindir=${PG().binDir}`,
@@ -86,7 +96,7 @@ function installcheck(): Promise<{ code: number | null; out: string }> {
     `--port=${cluster.port}`,
     '--user=postgres',
     `--schedule=${join(work, 'parallel_schedule')}`,
-    '--max-concurrent-tests=20',
+    ...SCHEDULE_ARGS,
   ];
   return new Promise((resolve, reject) => {
     const child = (regress = spawn(join(work, 'pg_regress'), args, {
@@ -122,43 +132,97 @@ function ready(): void {
   if (setupError) throw setupError;
 }
 
+/** The pg_regress arguments that do not depend on the run (part of the cache key). */
+const SCHEDULE_ARGS = ['--max-concurrent-tests=20'];
+
+/**
+ * Start a cluster on a copy of the cached installcheck cluster; undefined (having said why)
+ * when there is no usable cache: none yet, stale (another server or regression build) or
+ * damaged (files changed since it was saved, or the server does not start on it).
+ */
+async function fromCache(root: string, key: string): Promise<Cluster | undefined> {
+  const c = cachedDataDir(root, key);
+  if (!c.data) {
+    console.log(`regression database cache: ${c.missing}`);
+    return undefined;
+  }
+  try {
+    return await startCluster({ binDir: PG().serverBinDir, data: c.data, password: c.meta.password });
+  } catch (e) {
+    console.warn(`regression database cache: the server does not start on it (${(e as Error).message.slice(0, 2000)}): removed`);
+    rmSync(join(c.data, '..'), { recursive: true, force: true });
+    return undefined;
+  }
+}
+
 async function setUp(): Promise<void> {
   const source = regressDir();
   const t0 = Date.now();
-  cluster = await startCluster({ binDir: PG().serverBinDir });
   // regress.so and the expected outputs must be of the server's major.
   const major = (v: string) => /\(PostgreSQL\) (\d+)/.exec(v)?.[1];
+  const serverVersion = execFileSync(join(PG().serverBinDir, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
   const regressVersion = execFileSync(join(source, 'pg_regress'), ['--version'], { encoding: 'utf8' }).trim();
-  if (major(regressVersion) !== major(cluster.version)) {
-    throw new Error(`${join(source, 'pg_regress')} is ${regressVersion}, the server is ${cluster.version}: rebuild with test/support/regress-build.sh (PGBACKUP_REGRESS_PACKAGE=postgresql-${major(cluster.version)} to choose the server package)`);
+  if (major(regressVersion) !== major(serverVersion)) {
+    throw new Error(`${join(source, 'pg_regress')} is ${regressVersion}, the server is ${serverVersion}: rebuild with test/support/regress-build.sh (PGBACKUP_REGRESS_PACKAGE=postgresql-${major(serverVersion)} to choose the server package)`);
   }
-  const { uid, gid } = postgresIds();
-  // The server loads regress.so from here, reads the data files (server-side COPY FROM) and
-  // writes results/ (COPY TO): the server's user must own the copy.
-  const parent = tmp('pgbackup-regress-');
-  work = join(parent, 'regress');
-  cpSync(source, work, { recursive: true });
-  if (uid !== undefined) execFileSync('chown', ['-R', `${uid}:${gid}`, parent]);
-  chmodSync(parent, 0o755);
-  const r = await installcheck();
-  const seconds = ((Date.now() - t0) / 1000).toFixed(0);
-  const summary = r.out.split('\n').filter((l) => /FAILED|failed|passed/.test(l)).join('\n');
-  // Upstream's pg_upgrade test requires a clean run. A failed regression test still leaves a
-  // usable (if slightly different) database, and it is PostgreSQL's to fix, not ours: say so
-  // loudly, then go on. The database must exist and be populated (checked below).
-  if (r.code !== 0) {
-    const diffs = join(work, 'regression.diffs');
-    const head = existsSync(diffs) ? readFileSync(diffs, 'utf8').split('\n').slice(0, 80).join('\n') : '';
-    console.warn(`installcheck-parallel exited ${r.code} after ${seconds}s:\n${summary || r.out.slice(-4000)}\n${head}`);
+  // The cluster installcheck leaves behind depends on the server and the regression suite only:
+  // it is cached (next to the built suite) and copied for each run; PGBACKUP_REGRESS_DB_CACHE=0
+  // runs installcheck afresh (and saves nothing).
+  const useCache = process.env.PGBACKUP_REGRESS_DB_CACHE !== '0';
+  const cacheRoot = join(process.env.PGBACKUP_REGRESS_CACHE || join(homedir(), '.cache/pgbackup-regress'), 'regression-db');
+  const key = useCache ? cacheKey({ regressDir: source, serverBinDir: PG().serverBinDir, parts: SCHEDULE_ARGS }) : '';
+  const dlpath = useCache ? libDirFor(source, key) : undefined;
+  const cached = useCache ? await fromCache(cacheRoot, key) : undefined;
+  if (cached) {
+    cluster = cached;
+    console.log(`regression database: the cached installcheck cluster, started in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
   } else {
-    console.log(`installcheck-parallel passed in ${seconds}s`);
+    cluster = await startCluster({ binDir: PG().serverBinDir });
+    const { uid, gid } = postgresIds();
+    // The server loads regress.so from here, reads the data files (server-side COPY FROM) and
+    // writes results/ (COPY TO): the server's user must own the copy.
+    const parent = tmp('pgbackup-regress-');
+    work = join(parent, 'regress');
+    cpSync(source, work, { recursive: true });
+    if (uid !== undefined) execFileSync('chown', ['-R', `${uid}:${gid}`, parent]);
+    chmodSync(parent, 0o755);
+    const r = await installcheck(dlpath ?? work);
+    const seconds = ((Date.now() - t0) / 1000).toFixed(0);
+    const summary = r.out.split('\n').filter((l) => /FAILED|failed|passed/.test(l)).join('\n');
+    // Upstream's pg_upgrade test requires a clean run. A failed regression test still leaves a
+    // usable (if slightly different) database, and it is PostgreSQL's to fix, not ours: say so
+    // loudly, then go on (without caching it). The database must exist and be populated
+    // (checked below).
+    if (r.code !== 0) {
+      const diffs = join(work, 'regression.diffs');
+      const head = existsSync(diffs) ? readFileSync(diffs, 'utf8').split('\n').slice(0, 80).join('\n') : '';
+      console.warn(`installcheck-parallel exited ${r.code} after ${seconds}s:\n${summary || r.out.slice(-4000)}\n${head}`);
+    } else {
+      console.log(`installcheck-parallel passed in ${seconds}s`);
+    }
+    await checkRegressionDatabase(r.out);
+    if (useCache && r.code === 0) {
+      // Saved from a clean shutdown, then this run goes on with a copy, as later runs do.
+      await cluster.shutdown();
+      saveDataDir(cacheRoot, key, cluster.data, { password: cluster.password, server: serverVersion, regress: regressVersion });
+      await cluster.stop();
+      const again = await fromCache(cacheRoot, key);
+      if (!again) throw new Error(`the regression database cache just saved in ${cacheRoot} is not usable (above)`);
+      cluster = again;
+    }
   }
-  const tables = await query<{ n: number }>(SRC, `SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relnamespace <> 'pg_catalog'::regnamespace AND relnamespace <> 'information_schema'::regnamespace`).catch((e: Error) => {
-    throw new Error(`installcheck left no usable "${SRC}" database (${e.message}); pg_regress said:\n${r.out.slice(-4000)}`);
-  });
-  if (tables[0]!.n < 100) throw new Error(`the "${SRC}" database has only ${tables[0]!.n} tables; pg_regress said:\n${r.out.slice(-4000)}`);
+  await checkRegressionDatabase();
   dir = tmp('pgbackup-regress-test-');
   id = await newIdentity(dir);
+}
+
+/** The regression database exists and holds its hundreds of tables. */
+async function checkRegressionDatabase(regressOutput = ''): Promise<void> {
+  const said = regressOutput ? `; pg_regress said:\n${regressOutput.slice(-4000)}` : ' (the cached installcheck cluster)';
+  const tables = await query<{ n: number }>(SRC, `SELECT count(*)::int AS n FROM pg_class WHERE relkind = 'r' AND relnamespace <> 'pg_catalog'::regnamespace AND relnamespace <> 'information_schema'::regnamespace`).catch((e: Error) => {
+    throw new Error(`no usable "${SRC}" database (${e.message})${said}`);
+  });
+  if (tables[0]!.n < 100) throw new Error(`the "${SRC}" database has only ${tables[0]!.n} tables${said}`);
 }
 
 afterAll(async () => {
@@ -497,5 +561,25 @@ describe("PostgreSQL's regression database", () => {
     expect([...theirs].filter((x) => !ours.has(x)), 'entries pg_restore -l shows that --list does not').toEqual([]);
     const tenk = listed.entries.find((e) => e.type === 'TABLE DATA' && e.name === 'tenk1');
     expect(tenk?.rows).toBe(10000);
+  });
+
+  it('restore --table of some of its tables into a new database: each as pg_dump -t of the source shows it, nothing else', async () => {
+    ready();
+    await backupOnce();
+    const target = 'regression_selective';
+    await recreate(target);
+    const tables = ['public.tenk1', 'public.onek', 'public.road'];
+    const r = await run(['restore', stored!.key, '--from', stored!.store, '--to', dbUrl(target), '--create', '--json', ...tables.flatMap((t) => ['--table', t]), '--identity', id.file]);
+    expect(r.code, `restore --table failed:\n${r.stderr.split('\n').slice(-40).join('\n')}`).toBe(0);
+    expect(JSON.parse(r.stdout).tableNames).toEqual([...tables].sort());
+    const dumpT = (db: string, t: string) =>
+      execFileSync(join(PG().binDir, 'pg_dump'), ['-t', t, db], { env: pgEnv(db), maxBuffer: 1 << 26 })
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith('--') && !/^\\(un)?restrict /.test(l))
+        .join('\n');
+    for (const t of tables) expect(dumpT(target, t), t).toBe(dumpT(SRC, t));
+    const rels = await query(target, `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')`);
+    expect((rels[0] as { n: number }).n).toBe(tables.length);
   });
 });

@@ -46,11 +46,16 @@ function ids() {
   return { uid, gid };
 }
 
+/** initdb's options besides the folder and the password file (the regression database cache's key holds them). */
+export const INITDB_ARGS = ['-U', 'postgres', '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync'];
+
 /**
  * Start a cluster. `binDir` holds initdb and postgres. Returns { port, url(db), password, stop() }.
- * The superuser is "postgres" with a password (scram) over TCP.
+ * The superuser is "postgres" with a password (scram) over TCP. `data`: start on a copy of this
+ * (cleanly shut down) data directory instead of a new one from initdb; `password` is then the
+ * one that directory's cluster was made with.
  */
-export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3cr3t-pw-Zq9' } = {}) {
+export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3cr3t-pw-Zq9', data: from } = {}) {
   if (!binDir) throw new Error('no PostgreSQL server binaries found (initdb, postgres)');
   const dir = mkdtempSync(join(tmpdir(), 'pgbackup-pg-'));
   const { uid, gid } = ids();
@@ -60,11 +65,17 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
   const pwfile = join(dir, 'pw');
   writeFileSync(pwfile, password + '\n');
   if (uid !== undefined) chownSync(pwfile, uid, gid);
-  execFileSync(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-sync'], {
-    uid,
-    gid,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  if (from) {
+    execFileSync('cp', ['-a', from, data], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (uid !== undefined) execFileSync('chown', ['-R', `${uid}:${gid}`, data]);
+    chmodSync(data, 0o700);
+  } else {
+    execFileSync(join(binDir, 'initdb'), ['-D', data, `--pwfile=${pwfile}`, ...INITDB_ARGS], {
+      uid,
+      gid,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  }
   const port = await freePort();
   const child = spawn(
     join(binDir, 'postgres'),
@@ -76,8 +87,14 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
   // Wait for it to accept connections.
   const pg = (await import('pg')).default;
   const deadline = Date.now() + 30000;
+  // Not started: nothing left behind (no server, no folder).
+  const fail = (err) => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    return err;
+  };
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
+    if (child.exitCode !== null) throw fail(new Error(`postgres exited: ${stderr}`));
     const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
     try {
       await c.connect();
@@ -85,7 +102,7 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
       break;
     } catch (e) {
       await c.end().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`postgres did not start: ${e.message}\n${stderr}`, { cause: e });
+      if (Date.now() > deadline) throw fail(new Error(`postgres did not start: ${e.message}\n${stderr}`, { cause: e }));
       await new Promise((r) => setTimeout(r, 150));
     }
   }
@@ -95,9 +112,19 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
     password,
     pid: child.pid,
     dir,
+    data,
     binDir,
     version,
     url: (db = 'postgres', user = 'postgres', pw = password) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${encodeURIComponent(db)}`,
+    /** A clean shutdown (a checkpoint, nothing to recover): the data directory stays, e.g. to copy it. */
+    async shutdown() {
+      if (child.exitCode !== null) throw new Error(`postgres had exited already: ${stderr}`);
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(child.pid, 'SIGINT'); // fast shutdown
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 120000))]);
+      if (child.exitCode === null) throw new Error('postgres did not shut down within 2 minutes');
+      if (child.exitCode !== 0) throw new Error(`postgres shut down with exit code ${child.exitCode}: ${stderr}`);
+    },
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
