@@ -112,13 +112,17 @@ describe('PsqlSink: a half stream never commits', () => {
     return { bin, out: join(dir, 'input.sql') };
   }
 
-  function upstream(fail: boolean): Readable {
+  /** Two statements; `failAfter`: fail instead of the second, once psql has read the first. */
+  function upstream(failAfter?: string): Readable {
     return Readable.from(
       (async function* () {
         yield Buffer.from('CREATE TABLE t (a int);\n');
-        // Let psql read the first part before the failure, as in a real restore.
-        await new Promise((r) => setTimeout(r, 50));
-        if (fail) throw new Error('damaged upstream');
+        if (failAfter !== undefined) {
+          // Let psql read the first part before the failure, as in a real restore: wait until
+          // the stand-in has copied it out (a fixed pause was too short on a loaded machine).
+          while (!(existsSync(failAfter) && readFileSync(failAfter, 'utf8') === 'CREATE TABLE t (a int);\n')) await new Promise((r) => setTimeout(r, 5));
+          throw new Error('damaged upstream');
+        }
         yield Buffer.from('INSERT INTO t VALUES (1);\n');
       })(),
     );
@@ -127,7 +131,7 @@ describe('PsqlSink: a half stream never commits', () => {
   it('commits a whole stream', async () => {
     const { bin, out } = fakePsql();
     const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [] });
-    await pipeline(upstream(false), sink);
+    await pipeline(upstream(), sink);
     expect(readFileSync(out, 'utf8')).toBe('CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n');
     expect(existsSync(`${out}.done`)).toBe(true);
   });
@@ -135,7 +139,7 @@ describe('PsqlSink: a half stream never commits', () => {
   it('an upstream error kills psql before it sees the end of its input', async () => {
     const { bin, out } = fakePsql();
     const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [] });
-    await expect(pipeline(upstream(true), sink)).rejects.toThrow('damaged upstream');
+    await expect(pipeline(upstream(out), sink)).rejects.toThrow('damaged upstream');
     expect((await sink.exited).signal).toBe('SIGKILL');
     expect(readFileSync(out, 'utf8')).toBe('CREATE TABLE t (a int);\n');
     expect(existsSync(`${out}.done`)).toBe(false);
@@ -144,7 +148,7 @@ describe('PsqlSink: a half stream never commits', () => {
   it('a failing last check withholds the end of input', async () => {
     const { bin, out } = fakePsql();
     const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [], check: () => { throw new VerifyError('CHECKSUM', 'sha256 differs'); } });
-    await expect(pipeline(upstream(false), sink)).rejects.toThrow('sha256 differs');
+    await expect(pipeline(upstream(), sink)).rejects.toThrow('sha256 differs');
     expect((await sink.exited).signal).toBe('SIGKILL');
     expect(existsSync(`${out}.done`)).toBe(false);
   });
@@ -153,7 +157,7 @@ describe('PsqlSink: a half stream never commits', () => {
     const { bin } = fakePsql();
     writeFileSync(bin, '#!/bin/sh\necho "ERROR:  relation \\"t\\" already exists" >&2\nexit 3\n');
     const sink = new PsqlSink({ bin, env, secrets: [] });
-    const e = await pipeline(upstream(false), sink).then(() => null, (x: unknown) => x);
+    const e = await pipeline(upstream(), sink).then(() => null, (x: unknown) => x);
     expect(e).toBeInstanceOf(RestoreError);
     expect((e as RestoreError).message).toBe('psql exited with code 3; the transaction was rolled back:\nERROR:  relation "t" already exists');
     expect((e as RestoreError).process).toMatchObject({ command: 'psql', exitCode: 3 });
