@@ -57,11 +57,15 @@ const toStdout = (t: string) => {
   if (!stdoutClosed) process.stdout.write(t);
 };
 
+/** The signal that interrupted the run, for the last-resort exit below. */
+let interruptedBy: InterruptedError | undefined;
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const root = new AbortController();
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
     if (root.signal.aborted) return;
-    root.abort(new InterruptedError(sig));
+    interruptedBy = new InterruptedError(sig);
+    root.abort(interruptedBy);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -144,8 +148,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
+// Node leaves with code 0 when nothing is left to wait for, even if the run never finished (a
+// promise nobody will settle): for a backup tool that would be a silent success. Never: such an
+// end says so and exits non-zero (the signal's code when one interrupted the run).
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  const code = interruptedBy ? interruptedBy.exitCode : 1;
+  process.stderr.write(
+    interruptedBy
+      ? `pgbackup: ${interruptedBy.message}; the run stopped before it had cleaned up (an incomplete S3 upload is removed by the bucket's lifecycle rule)\n`
+      : 'pgbackup: unexpected failure (this is a bug): the run stopped before it finished; nothing it was doing can be trusted\n',
+  );
+  process.exit(code);
+});
+
 main(process.argv.slice(2), process.env).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
     // Leave once stdout and stderr have handed everything to the OS (a piped `list --json` of
     // 1100 backups was cut short by an early exit on Node 24), even if a stray handle remains.
@@ -158,6 +179,7 @@ main(process.argv.slice(2), process.env).then(
     process.stderr.write('', drained);
   },
   (e) => {
+    settled = true;
     process.stderr.write(`pgbackup: unexpected failure (this is a bug): ${messageOf(e)}\n`);
     process.exit(1);
   },

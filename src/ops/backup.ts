@@ -206,6 +206,8 @@ export async function runOneBackup(ctx: Context, o: OneBackup): Promise<BackupRe
   const ac = new AbortController();
   const onRoot = () => ac.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onRoot, { once: true });
+  // An interrupt that came during the checks above would never fire the listener.
+  if (ctx.signal.aborted) onRoot();
   const signal = ac.signal;
 
   const { maxParts, maxPart } = partLimits(ctx.env);

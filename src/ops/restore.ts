@@ -267,6 +267,7 @@ export async function confirm(ctx: Context, question: string): Promise<boolean> 
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     rl.on('SIGINT', () => stop('interrupted (Ctrl-C)'));
     rl.on('close', () => stop('end of input (Ctrl-D)'));
+    if (ctx.signal.aborted) onAbort();
     rl.question(question).then(
       (a) => {
         if (settled) return;

@@ -39,6 +39,7 @@ export async function connectPg(ci: ConnInfo, signal: AbortSignal): Promise<pg.C
     });
     const onAbort = () => void client.end().catch(() => undefined);
     signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
     try {
       await client.connect();
       await checkSession(client, ci, Boolean(a.config.ssl), mechanisms);

@@ -33,6 +33,7 @@ export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: p
   }
   const onAbort = () => void client.end().catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort();
   try {
     try {
       return await fn(client);

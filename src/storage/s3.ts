@@ -221,6 +221,10 @@ export class S3Storage implements Storage {
         ...this.encryptionParams(),
       },
     });
+    // Aborted during the awaits above (an interrupt right at the start): stop here. Neither a
+    // listener added now nor upload.abort() before done() would ever fire (lib-storage listens
+    // with onabort from done() on), and the upload would wait forever for a body that is gone.
+    opts.signal.throwIfAborted();
     const onAbort = () => void upload.abort();
     opts.signal.addEventListener('abort', onAbort, { once: true });
     let etag: string | undefined;

@@ -341,6 +341,25 @@ describe('backup failures leave nothing under the final key', () => {
     });
   }
 
+  it('a signal at any moment around the start never ends in exit 0: several runs, each interrupted right as it starts', async () => {
+    // An interrupt that came before the upload listened for it left the upload waiting for a
+    // body that never came; Node then ran out of work and exited 0 without a word (5 of 6
+    // runs). Whatever the timing, the answer must be the signal's code and nothing stored.
+    for (const [n, delay] of [0, 0, 20, 50, 100].entries()) {
+      const prefix = `sig-early-${n}/`;
+      let pid = 0;
+      const r = await run(['backup', '--database', url(DB), '--to', `s3://backups/${prefix}`, '--recipient', id.recipient], {
+        onSpawn: (x) => (pid = x),
+        onStderr: (s) => {
+          if (s.includes('backup started')) setTimeout(() => process.kill(pid, 'SIGTERM'), delay);
+        },
+      });
+      if (r.code === 0) throw new Error(`run ${n} (signal ${delay} ms after the start) exited 0 despite SIGTERM:\n${r.stderr}`);
+      expect(r.code, r.stderr).toBe(143);
+      expect(await s3keys('backups', prefix)).toEqual([]);
+    }
+  });
+
   it('--timeout ends a run that takes too long: nothing stored', async () => {
     const bin = fakeBinDir({ pg_dump: `"$REAL/pg_dump" "$@" | head -c 1000; exec sleep 8` });
     const out = tmp();
