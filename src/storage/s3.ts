@@ -186,6 +186,12 @@ export class S3Storage implements Storage {
     const client = await this.client();
     const { AbortMultipartUploadCommand, CompleteMultipartUploadCommand } = await sdk();
     const { Upload } = await import('@aws-sdk/lib-storage');
+    // Aborted during the awaits above (an interrupt right at the start): stop here, before
+    // anything listens to the body. Neither a listener added later nor upload.abort() before
+    // done() would ever fire (lib-storage listens with onabort from done() on), so the upload
+    // would wait forever for a body that is gone; and the counting stage made below would get
+    // the body's abort error with nobody listening (an uncaught 'error', exit 1).
+    opts.signal.throwIfAborted();
     const c = counted(body);
     // The upload's client claims the key right before CompleteMultipartUpload (see claim()).
     let claimed = false;
@@ -221,10 +227,6 @@ export class S3Storage implements Storage {
         ...this.encryptionParams(),
       },
     });
-    // Aborted during the awaits above (an interrupt right at the start): stop here. Neither a
-    // listener added now nor upload.abort() before done() would ever fire (lib-storage listens
-    // with onabort from done() on), and the upload would wait forever for a body that is gone.
-    opts.signal.throwIfAborted();
     const onAbort = () => void upload.abort();
     opts.signal.addEventListener('abort', onAbort, { once: true });
     let etag: string | undefined;
