@@ -485,6 +485,12 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
         if (!results.some((x) => x.database === job.database)) for (const l of labels) metrics.failure(job.database, l);
         if (timeoutAc.signal.aborted && !ctx.signal.aborted) throw timeoutAc.signal.reason;
         if (ctx.signal.aborted || jobs.length === 1) throw e;
+        // --all-databases: a database dropped between the listing and its turn (SQLSTATE 3D000)
+        // holds nothing to back up any more; say so and go on, the run does not fail for it.
+        if (cfg.allDatabases && !job.globals && droppedMeanwhile(e)) {
+          ctx.log.warn({ database: job.database }, 'skipped: the database was dropped after the list of databases was taken');
+          continue;
+        }
         // With several databases, one failure does not stop the others; the run still fails.
         ctx.log.error({ database: job.database, err: messageOf(e) }, 'backup failed');
         failure ??= { error: e };
@@ -509,4 +515,12 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   clearTimeout(timer);
   await metrics.write(ctx);
   await notify(ctx, cfg.healthcheckUrl, cfg.webhookUrl, { status: 'success', durationMs: Date.now() - started, backups: results });
+}
+
+/** A DbError "database does not exist" (SQLSTATE 3D000) anywhere in the cause chain. */
+function droppedMeanwhile(e: unknown): boolean {
+  for (let x: unknown = e, i = 0; x && i < 5; x = (x as { cause?: unknown }).cause, i++) {
+    if (x instanceof DbError && x.pgCode === '3D000') return true;
+  }
+  return false;
 }
