@@ -7,7 +7,7 @@ import { type Context, toolVersion } from '../support/context.js';
 import { formatBytes, formatDuration } from '../support/units.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
 import { serverInfo, listDatabases, databaseProperties, DbError } from '../pg/db.js';
-import { DumpError, StorageError, UsageError, PgBackupError, firstError, messageOf } from '../support/errors.js';
+import { DumpError, StorageError, UsageError, PgBackupError, anyCause, firstError, messageOf } from '../support/errors.js';
 import { findBinaries, pickBinary, type PgBinary } from '../pg/binaries.js';
 import { startDump } from '../pipeline/dump.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
@@ -519,8 +519,5 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
 
 /** A DbError "database does not exist" (SQLSTATE 3D000) anywhere in the cause chain. */
 function droppedMeanwhile(e: unknown): boolean {
-  for (let x: unknown = e, i = 0; x && i < 5; x = (x as { cause?: unknown }).cause, i++) {
-    if (x instanceof DbError && x.pgCode === '3D000') return true;
-  }
-  return false;
+  return anyCause(e, (x) => x instanceof DbError && x.pgCode === '3D000');
 }

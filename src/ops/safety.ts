@@ -5,7 +5,7 @@
  */
 import type { ConnInfo } from '../pg/conn.js';
 import { withClient } from '../pg/db.js';
-import { RestoreError, messageOf } from '../support/errors.js';
+import { RestoreError, anyCause, messageOf } from '../support/errors.js';
 import { SECOND } from '../support/units.js';
 
 export interface TargetFacts {
@@ -74,10 +74,7 @@ export async function checkLockCapacity(ci: ConnInfo, signal: AbortSignal, inTar
 }
 
 export function isLockTimeout(e: unknown): boolean {
-  for (let x: unknown = e, i = 0; x && i < 5; x = (x as { cause?: unknown }).cause, i++) {
-    if (/lock timeout|could not obtain lock on relation/i.test(messageOf(x))) return true;
-  }
-  return false;
+  return anyCause(e, (x) => /lock timeout|could not obtain lock on relation/i.test(messageOf(x)));
 }
 
 /** Naming the lock holders is best effort: a query that hangs itself must not hide the timeout. */

@@ -273,7 +273,7 @@ export class S3Storage implements Storage {
     }
     if (opts.tags) await this.keepTags(key, opts.tags, opts);
     const ours = (upload as unknown as { uploadId?: string }).uploadId;
-    if (ours) await this.sweepStrayUploads(Key, ours, opts);
+    if (ours) await this.sweepStrayUploads(key, ours, opts);
     return { size: c.bytes(), key };
   }
 
@@ -286,13 +286,13 @@ export class S3Storage implements Storage {
    * s3:ListBucketMultipartUploads, or a server without the call, leaves them to the lifecycle
    * rule that aborts incomplete uploads after a day.
    */
-  private async sweepStrayUploads(Key: string, ours: string, opts: { signal: AbortSignal; warn?: ((msg: string, err?: unknown) => void) | undefined }): Promise<void> {
+  private async sweepStrayUploads(key: string, ours: string, opts: { signal: AbortSignal; warn?: ((msg: string, err?: unknown) => void) | undefined }): Promise<void> {
     const S = await sdk();
     const client = await this.client();
+    const Key = this.full(key);
     let stray: string[];
     try {
-      const r = await client.send(new S.ListMultipartUploadsCommand({ Bucket: this.opts.bucket, Prefix: Key }), { abortSignal: opts.signal });
-      stray = (r.Uploads ?? []).filter((u) => u.Key === Key && u.UploadId && u.UploadId !== ours).map((u) => u.UploadId!);
+      stray = (await this.listUploads(key, opts.signal)).filter((u) => u.key === key && u.uploadId !== ours).map((u) => u.uploadId);
     } catch {
       return;
     }
@@ -578,7 +578,7 @@ export class S3Storage implements Storage {
       await client.send(new S.CompleteMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: opts.signal });
       const done = uploadId;
       uploadId = undefined;
-      await this.sweepStrayUploads(Key, done, opts);
+      await this.sweepStrayUploads(dest, done, opts);
     } catch (e) {
       if (uploadId) {
         await client.send(new S.AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId })).catch(() => undefined);

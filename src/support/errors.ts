@@ -98,6 +98,14 @@ export function isPgBackupError(e: unknown): e is PgBackupError {
 }
 
 /** The message of any thrown value, without a stack. */
+/** Whether `test` holds for `e` or an error in its cause chain (a few levels deep). */
+export function anyCause(e: unknown, test: (x: unknown) => boolean): boolean {
+  for (let x: unknown = e, i = 0; x && i < 5; x = (x as { cause?: unknown }).cause, i++) {
+    if (test(x)) return true;
+  }
+  return false;
+}
+
 export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message || e.name;
   return String(e);
