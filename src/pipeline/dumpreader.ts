@@ -206,7 +206,9 @@ export class DumpReader extends Transform {
   // COPY data.
   private current: TableCount | null = null;
   private lineLen = 0;
-  private lineHead = '';
+  /** The first two bytes of the COPY line in progress (-1: not seen yet), to find its `\.` end. */
+  private head0 = -1;
+  private head1 = -1;
   /** The COPY statement was dropped: drop its data too. */
   private dropCopy = false;
 
@@ -217,11 +219,22 @@ export class DumpReader extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     let buf = chunk;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = null;
-    }
     try {
+      if (this.carry) {
+        const carry = this.carry;
+        this.carry = null;
+        // COPY data carries a line cut at the end of a chunk: joined with just the rest of that
+        // line, not copied in front of the whole next chunk.
+        const nl = this.state === S.Copy ? chunk.indexOf(0x0a) : -1;
+        if (nl >= 0 && nl + 1 < chunk.length) {
+          this.scan(Buffer.concat([carry, chunk.subarray(0, nl + 1)]), false);
+          buf = chunk.subarray(nl + 1);
+          if (this.carry) {
+            buf = Buffer.concat([this.carry, buf]);
+            this.carry = null;
+          }
+        } else buf = Buffer.concat([carry, chunk]);
+      }
       this.scan(buf, false);
     } catch (e) {
       return cb(e as Error);
@@ -365,7 +378,11 @@ export class DumpReader extends Transform {
         case S.Copy: {
           const nl = buf.indexOf(0x0a, i);
           const end = nl < 0 ? n : nl;
-          if (this.lineLen < 2) this.lineHead += buf.subarray(i, Math.min(end, i + 2 - this.lineLen)).toString('latin1');
+          // Bytes, not a string a line: millions of lines go through here.
+          if (this.lineLen === 0) {
+            if (end > i) this.head0 = buf[i]!;
+            if (end > i + 1) this.head1 = buf[i + 1]!;
+          } else if (this.lineLen === 1 && end > i) this.head1 = buf[i]!;
           this.lineLen += end - i;
           if (nl < 0) {
             if (objects && !this.dropCopy) {
@@ -375,7 +392,7 @@ export class DumpReader extends Transform {
                 if (lineStart > emitFrom) this.items.push({ t: 'data', buf: buf.subarray(emitFrom, lineStart) });
                 this.carry = Buffer.from(buf.subarray(lineStart));
                 this.lineLen = 0;
-                this.lineHead = '';
+                this.head0 = this.head1 = -1;
                 emitFrom = n;
                 break scanning;
               }
@@ -385,7 +402,7 @@ export class DumpReader extends Transform {
             i = n;
             break;
           }
-          if (this.lineLen === 2 && this.lineHead === '\\.') {
+          if (this.lineLen === 2 && this.head0 === 0x5c && this.head1 === 0x2e) {
             this.state = S.Normal;
             this.current = null;
             if (objects && !this.dropCopy) {
@@ -402,7 +419,7 @@ export class DumpReader extends Transform {
             this.current.rows++;
           }
           this.lineLen = 0;
-          this.lineHead = '';
+          this.head0 = this.head1 = -1;
           i = nl + 1;
           break;
         }
@@ -415,7 +432,7 @@ export class DumpReader extends Transform {
           i = nl + 1;
           this.state = S.Copy;
           this.lineLen = 0;
-          this.lineHead = '';
+          this.head0 = this.head1 = -1;
           if (objects) emitFrom = i;
           break;
         }
