@@ -4,7 +4,7 @@
 //
 //   npm run bench                 # about 1 GB of SQL
 //   npm run bench -- --gb 4       # about 4 GB of SQL
-//   npm run bench -- --only backup|restore|reader|selective
+//   npm run bench -- --only backup|restore|bigtable|reader|selective
 //
 // Needs: PostgreSQL server and client binaries, `gzip`, `pigz` and the `age` CLI for the shell
 // baselines (apt-get install age pigz). Starts its own cluster and S3 server, stops them at the end.
@@ -220,6 +220,28 @@ async function main() {
       row('pgbackup restore --jobs 1 <- folder', rf.ms, base.ms, 'psql -f', `peak RSS ${mib(rf.peak)} MiB`);
       const rs = await timed(process.execPath, [BIN, 'restore', keys.s3key.slice(2), '--from', 's3://bench/b/', '--to', cluster.url('r2'), '--jobs', '1', '--identity', keyFile, '--log-format', 'json'], { env });
       row('pgbackup restore --jobs 1 <- S3 (s3rver)', rs.ms, base.ms, 'psql -f', `peak RSS ${mib(rs.peak)} MiB`);
+    }
+    if (only === null || only === 'bigtable') {
+      // The issue's second restore shape: a database that is one big table with a primary key
+      // (the large table of the bench database, copied alone into its own database).
+      psql('CREATE DATABASE big', 'postgres');
+      await sh(`"${bin}/pg_dump" -t public.orders -d bench | "${bin}/psql" -X -q -v ON_ERROR_STOP=1 -d big > /dev/null`, pgenv);
+      psql('DROP INDEX orders_customer; DROP INDEX orders_created; VACUUM ANALYZE', 'big');
+      const bigPlain = join(work, 'big.sql');
+      execFileSync(join(bin, 'pg_dump'), ['-d', 'big', '-f', bigPlain], { env: pgenv });
+      log(`one big table: ${mib(statSync(bigPlain).size)} MiB of SQL`);
+      const folder = join(work, 'big-backups');
+      const b = await timed(process.execPath, [BIN, 'backup', '--database', cluster.url('big'), '--to', folder, '--recipient', recipient, '--log-format', 'json'], { env });
+      const key = b.stdout.trim();
+      for (const d of ['b0', 'b1']) psql(`CREATE DATABASE ${d}`, 'postgres');
+      const base = await sh(`"${bin}/psql" -X -q -1 -v ON_ERROR_STOP=1 -f "${bigPlain}" -d b0 > /dev/null`, pgenv);
+      row('one big table: psql -1 -v ON_ERROR_STOP=1 -f plain.sql', base.ms, 0, '');
+      const r1 = await timed(process.execPath, [BIN, 'restore', key, '--from', folder, '--to', cluster.url('b1'), '--jobs', '1', '--identity', keyFile, '--log-format', 'json'], { env });
+      row('one big table: pgbackup restore --jobs 1 <- folder', r1.ms, base.ms, 'psql -f', `peak RSS ${mib(r1.peak)} MiB`);
+      const r2 = await timed(process.execPath, [BIN, 'restore', key, '--from', folder, '--to', cluster.url('b2'), '--create', '--jobs', '2', '--identity', keyFile, '--log-format', 'json'], { env });
+      row('one big table: pgbackup restore --jobs 2 <- folder', r2.ms, base.ms, 'psql -f', `peak RSS ${mib(r2.peak)} MiB`);
+      for (const d of ['b0', 'b1', 'b2', 'big']) psql(`DROP DATABASE ${d}`, 'postgres');
+      rmSync(bigPlain);
     }
     void dumpToFile;
     const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
