@@ -158,8 +158,8 @@ export const DOCS: Record<string, CommandDoc> = {
       from: TARGET_FROM,
       identity: IDENTITY,
       'passphrase-file': PASSPHRASE_IN,
-      output: { arg: 'FILE', help: 'where to write the SQL; - is stdout', default: '-' },
-      force: { help: 'replace an existing FILE (else refused with exit 2)' },
+      output: { arg: 'FILE', help: 'where to write the SQL; - is stdout; a device or named pipe (/dev/null) is written into, never replaced', default: '-' },
+      force: { help: 'replace an existing regular FILE (else refused with exit 2)' },
     },
   },
   keygen: {

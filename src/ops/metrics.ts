@@ -4,7 +4,7 @@
  * and replaced atomically: written to a hidden temporary file in the same folder (not ending in
  * .prom, so the collector never reads it half-written), fsynced, renamed over FILE.
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Context } from '../support/context.js';
@@ -47,6 +47,9 @@ export async function writeMetricsAtomically(file: string, text: string): Promis
 
 /** Read FILE, change its samples, write it back atomically. */
 export async function updateMetrics(file: string, change: (samples: Sample[]) => Sample[], warn: (msg: string) => void): Promise<void> {
+  // The file is replaced by a rename: a device or a pipe there (/dev/stdout) would be replaced too.
+  const st = await stat(file).catch(() => null);
+  if (st && !st.isFile()) throw new Error(`${file} is not a regular file (a node_exporter textfile is read and rewritten)`);
   const { samples, bad } = await readMetrics(file);
   if (bad.length) warn(`${file}: ${bad.length} line(s) that are not samples were dropped (first: ${JSON.stringify(bad[0]!.slice(0, 80))})`);
   await writeMetricsAtomically(file, renderText(change(samples)));

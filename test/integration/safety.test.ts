@@ -5,7 +5,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import http from 'node:http';
 import pg from 'pg';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, existsSync, lstatSync, openSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { PG, onTty, run, url, tmp, baseEnv, createDb, dropDb, snapshot, sql, newIdentity, filesUnder, s3keys, needCommand, fakeBinDir } from './helpers.js';
 // @ts-expect-error plain JS test support
@@ -332,6 +333,37 @@ describe('folder targets', () => {
     const r3 = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', fresh]);
     expect(r3.code, r3.stderr).toBe(0);
     expect(readFileSync(fresh, 'utf8')).toBe(readFileSync(out, 'utf8'));
+  });
+  it('fetch -o a device or a named pipe writes into it, never replaces it (-o /dev/null stays a device)', async () => {
+    // A named pipe stands in for /dev/null: the old code renamed its temporary file over the
+    // path given (with --force) or refused it as an existing file (without).
+    const db = 'sf_fetch_fifo';
+    const folder = tmp();
+    await twoTables(db, 'piped');
+    const key = await backup(db, folder);
+    const dir = tmp();
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    for (const force of [[], ['--force']]) {
+      const got = join(dir, `got${force.length}.sql`);
+      const reader = spawn('sh', ['-c', `cat "${fifo}" > "${got}"`]);
+      const readerDone = new Promise((r) => reader.on('close', r));
+      const r = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', fifo, ...force]);
+      // A fetch that never opened the pipe would leave the reader waiting: open and close it here.
+      try {
+        closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+      } catch {
+        /* no reader left: it has its end of file */
+      }
+      await readerDone;
+      expect(r.code, r.stderr).toBe(0);
+      expect(lstatSync(fifo).isFIFO()).toBe(true);
+      expect(readFileSync(got, 'utf8')).toContain('piped-a');
+    }
+    expect(readdirSync(dir).sort()).toEqual(['got0.sql', 'got1.sql', 'pipe']);
+    const d = await run(['fetch', key, '--from', folder, '--identity', id.file, '-o', dir, '--force']);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toMatch(/is a folder/);
   });
 });
 
