@@ -1,10 +1,9 @@
 /** Entry point: signals -> root AbortController; run one command; error -> exit code. */
 import { parseCli, type Parsed } from './cli/args.js';
 import { commandHelp, helpOrCompletion, mainHelp } from './clidocs.js';
-import { commonConfig } from './config/config.js';
 import { type Context, toolVersion } from './support/context.js';
 import { InterruptedError, UsageError, InternalError, classify, messageOf } from './support/errors.js';
-import { createLogger, defaultLogFormat, type Logger } from './support/log.js';
+import type { Logger } from './support/log.js';
 import { createProgress, TermLine, type Progress } from './support/progress.js';
 import { scrub } from './support/secret.js';
 import { commandLinePasswords } from './pg/conninfo.js';
@@ -116,6 +115,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 0;
   }
   try {
+    // Loaded only once a command runs: --version, --help and completion need neither zod nor pino.
+    const [{ commonConfig }, { createLogger, defaultLogFormat }] = await Promise.all([import('./config/config.js'), import('./support/log.js')]);
     const common = commonConfig(parsed, env);
     // On a terminal the progress line and the logs share stderr: a log line erases the progress line first.
     const line = (termLine = process.stderr.isTTY ? new TermLine((t) => process.stderr.write(t), () => process.stderr.columns) : undefined);
