@@ -49,7 +49,7 @@ export const DOCS: Record<string, CommandDoc> = {
       'and a summary on stderr. Without --to or PGBACKUP_TARGET it stores into ./backups and says so with its absolute path.',
     options: {
       database: { arg: 'URL', help: 'the database to back up: postgres:// URL or key=value connection string', env: 'DATABASE_URL, then the libpq PG* variables' },
-      'all-databases': { help: 'every non-template database, each into its own object' },
+      'all-databases': { help: 'every non-template database, each into its own object; the transient staging databases of parallel restores (pgbackup_staging_*) are skipped and named in the log' },
       globals: { help: 'also roles and tablespaces (pg_dumpall --globals-only), stored as database "_globals"' },
       to: {
         arg: 'TARGET',

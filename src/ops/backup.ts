@@ -6,7 +6,7 @@ import type { BackupConfig } from '../config/config.js';
 import { type Context, toolVersion } from '../support/context.js';
 import { formatBytes, formatDuration } from '../support/units.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
-import { serverInfo, listDatabases, databaseProperties, DbError } from '../pg/db.js';
+import { serverInfo, listDatabases, databaseProperties, DbError, STAGING_PREFIX } from '../pg/db.js';
 import { DumpError, StorageError, UsageError, PgBackupError, anyCause, firstError, messageOf } from '../support/errors.js';
 import { findBinaries, pickBinary, type PgBinary } from '../pg/binaries.js';
 import { startDump } from '../pipeline/dump.js';
@@ -442,8 +442,16 @@ export async function backup(ctx: Context, cfg: Readonly<BackupConfig>): Promise
   let failure: { error: unknown } | null = null;
   try {
     let databases: string[];
-    if (cfg.allDatabases) databases = await listDatabases(cfg.source, runCtx.signal).catch(dbFail);
-    else {
+    if (cfg.allDatabases) {
+      const all = await listDatabases(cfg.source, runCtx.signal).catch(dbFail);
+      // A parallel restore's staging databases are partial copies it is still loading (or one an
+      // interrupted restore left); they vanish when it ends. Not backed up: named, then skipped.
+      const staging = all.filter((d) => d.startsWith(STAGING_PREFIX));
+      if (staging.length) {
+        ctx.log.info({ databases: staging }, `skipped ${staging.length} staging database(s) of parallel restores (${STAGING_PREFIX}*, transient partial copies): ${staging.join(', ')}`);
+      }
+      databases = all.filter((d) => !d.startsWith(STAGING_PREFIX));
+    } else {
       const db = cfg.source.database ?? cfg.source.user ?? ctx.env.USER;
       if (!db) throw new UsageError('--database: names no database (postgres://.../DBNAME, DATABASE_URL or PGDATABASE)');
       databases = [db];

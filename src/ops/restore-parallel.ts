@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import type { Context } from '../support/context.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
-import { DbError, databaseProperties, quoteIdent, serverInfo, withClient } from '../pg/db.js';
+import { DbError, STAGING_PREFIX, databaseProperties, quoteIdent, serverInfo, withClient } from '../pg/db.js';
 import { DumpError, RestoreError, UsageError, VerifyError, classifyData, firstError, messageOf } from '../support/errors.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
 import { ParallelLoad } from '../pipeline/parallel.js';
@@ -132,7 +132,7 @@ export async function createStaging(ctx: Context, dest: ConnInfo): Promise<{ nam
   const props = await databaseProperties(dest, ctx.signal);
   const server = await serverInfo(admin, ctx.signal);
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const name = `pgbackup_staging_${stamp}_${randomBytes(2).toString('hex')}`;
+  const name = `${STAGING_PREFIX}${stamp}_${randomBytes(2).toString('hex')}`;
   const plan = createClauses(props, server.versionNum, { encoding: undefined, locale: undefined, defaults: false });
   if ('problem' in plan) throw new UsageError(`cannot make a staging database like "${dest.database}": ${plan.problem}`);
   await createDatabaseWith(admin, name, plan.clauses, ctx.signal).catch((e) => {

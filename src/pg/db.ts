@@ -67,6 +67,12 @@ export async function serverInfo(ci: ConnInfo, signal: AbortSignal): Promise<Ser
   });
 }
 
+/**
+ * The name prefix of the staging databases a parallel restore over an existing database loads
+ * into (ops/restore-parallel.ts): transient partial copies, never backed up by --all-databases.
+ */
+export const STAGING_PREFIX = 'pgbackup_staging_';
+
 export async function listDatabases(ci: ConnInfo, signal: AbortSignal): Promise<string[]> {
   return withClient(ci, signal, async (c) => {
     const r = await c.query(`SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname`);

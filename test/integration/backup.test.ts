@@ -155,38 +155,48 @@ describe('backup', () => {
   });
 
   it('backs up every database with --all-databases, and the globals with --globals', async () => {
-    await createDb('bk_all_one');
-    await sql('bk_all_one', 'CREATE TABLE t (x int); INSERT INTO t VALUES (1),(2)');
-    await sql('postgres', 'DROP ROLE IF EXISTS bk_glob_role');
-    await sql('postgres', 'CREATE ROLE bk_glob_role NOLOGIN CREATEDB');
-    const out = tmp();
-    const r = await run(['backup', '--database', url('postgres'), '--to', out, '--recipient', id.recipient, '--all-databases', '--globals']);
-    expect(r.code, r.stderr).toBe(0);
-    const keys = r.stdout.trim().split('\n');
-    const dbs = keys.map((k) => k.split('/')[0]);
-    expect(dbs).toContain('bk_all_one');
-    expect(dbs).toContain(DB);
-    expect(dbs).toContain('postgres');
-    expect(dbs).toContain('_globals');
-    expect(dbs).not.toContain('template0');
-    expect(dbs).not.toContain('template1');
-    const g = keys.find((k) => k.startsWith('_globals/'))!;
-    const text = gunzipSync(await decrypt(readFileSync(join(out, g)), id.file)).toString();
-    expect(text).toContain('CREATE ROLE postgres');
-    expect(text).toContain('CREATE ROLE bk_glob_role');
-    expect(text).not.toContain(PG().password);
-    await dropDb('bk_all_one');
-    await sql('postgres', 'DROP ROLE bk_glob_role');
-    // The globals restore onto a live cluster: missing roles come back, existing ones stay. Onto
-    // a cluster of its own: restored on the suite's shared one, it brought back roles that tests
-    // in other files had just dropped (a role dbprops.test.ts drops to see a warning came back).
+    // On a cluster of its own: on the suite's shared one, other files create and drop databases
+    // (parallel restores' staging copies among them) while this lists and dumps every database.
+    const own = await startCluster({ binDir: PG().serverBinDir });
     const other = await startCluster({ binDir: PG().serverBinDir });
     try {
+      const psql = (db: string, text: string) => execFileSync(join(PG().binDir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', text, own.url(db)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      psql('postgres', 'CREATE DATABASE bk_all_one');
+      psql('postgres', 'CREATE DATABASE bk_all_two');
+      psql('bk_all_one', 'CREATE TABLE t (x int); INSERT INTO t VALUES (1),(2)');
+      psql('postgres', 'CREATE ROLE bk_glob_role NOLOGIN CREATEDB');
+      // A parallel restore's staging database (the name restore-parallel.ts gives them), mid-load:
+      // --all-databases must skip it and say so.
+      const staging = 'pgbackup_staging_20261129T120000Z_ab12';
+      psql('postgres', `CREATE DATABASE "${staging}"`);
+      psql(staging, 'CREATE TABLE half_loaded (x int)');
+      const out = tmp();
+      const r = await run(['backup', '--database', own.url('postgres'), '--to', out, '--recipient', id.recipient, '--all-databases', '--globals']);
+      expect(r.code, r.stderr).toBe(0);
+      const keys = r.stdout.trim().split('\n');
+      // Every database that accepts connections except the templates and the staging copy, and the globals.
+      expect(keys.map((k) => k.split('/')[0]).sort()).toEqual(['_globals', 'bk_all_one', 'bk_all_two', 'postgres']);
+      const skipped = r.stderr.split('\n').filter((l) => l.includes(staging));
+      expect(skipped, r.stderr).toHaveLength(1);
+      expect(JSON.parse(skipped[0]!)).toMatchObject({ level: 30, databases: [staging], msg: expect.stringContaining('skipped 1 staging database') });
+      expect(execFileSync('find', [out, '-path', `*${staging}*`], { encoding: 'utf8' })).toBe('');
+      const one = keys.find((k) => k.startsWith('bk_all_one/'))!;
+      expect(gunzipSync(await decrypt(readFileSync(join(out, one)), id.file)).toString()).toMatch(/COPY public\.t \(x\) FROM stdin;\n1\n2\n\\\.\n/);
+      const g = keys.find((k) => k.startsWith('_globals/'))!;
+      const text = gunzipSync(await decrypt(readFileSync(join(out, g)), id.file)).toString();
+      expect(text).toContain('CREATE ROLE postgres');
+      expect(text).toContain('CREATE ROLE bk_glob_role');
+      expect(text).not.toContain(own.password);
+      // The globals restore onto a live cluster: missing roles come back, existing ones stay. Onto
+      // a cluster of its own as well: restored on the suite's shared one, it brought back roles that
+      // tests in other files had just dropped (a role dbprops.test.ts drops to see a warning came back).
       const rg = await run(['restore', g, '--from', out, '--to', other.url('postgres'), '--identity', id.file]);
       expect(rg.code, rg.stderr).toBe(0);
       const roles = execFileSync(join(PG().binDir, 'psql'), ['-XAtc', `SELECT rolname || ' ' || rolcreatedb FROM pg_roles WHERE rolname IN ('bk_glob_role', 'postgres') ORDER BY 1`, other.url('postgres')]).toString();
       expect(roles).toBe('bk_glob_role true\npostgres true\n');
     } finally {
+      // Stopped by process id (postgres' immediate shutdown), their folders removed.
+      await own.stop();
       await other.stop();
     }
   });
