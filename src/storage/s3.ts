@@ -62,9 +62,17 @@ export function tagging(tags: Record<string, string>): string {
 }
 
 // The SDK is loaded on first use: commands on folders never pay for it.
+/**
+ * The exports of a CommonJS package loaded with import(): Node gives them as named exports and as
+ * `default`; the bundle (scripts/bundle.mjs) only as `default`. Both are the package's module.exports.
+ */
+function cjsExports<T extends object>(m: T): T {
+  const d = (m as { default?: unknown }).default;
+  return d && typeof d === 'object' ? (d as T) : m;
+}
 let sdkP: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
 export function sdk(): Promise<typeof import('@aws-sdk/client-s3')> {
-  return (sdkP ??= import('@aws-sdk/client-s3'));
+  return (sdkP ??= import('@aws-sdk/client-s3').then(cjsExports));
 }
 
 /**
@@ -185,7 +193,7 @@ export class S3Storage implements Storage {
     const Key = this.full(key);
     const client = await this.client();
     const { AbortMultipartUploadCommand, CompleteMultipartUploadCommand } = await sdk();
-    const { Upload } = await import('@aws-sdk/lib-storage');
+    const { Upload } = cjsExports(await import('@aws-sdk/lib-storage'));
     // Aborted during the awaits above (an interrupt right at the start): stop here, before
     // anything listens to the body. Neither a listener added later nor upload.abort() before
     // done() would ever fire (lib-storage listens with onabort from done() on), so the upload

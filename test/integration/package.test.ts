@@ -58,6 +58,7 @@ beforeAll(async () => {
   expect(existsSync(tarball)).toBe(true);
   const files = packed[0]!.files.map((f) => f.path);
   expect(files).toContain('dist/main.js');
+  expect(files).toContain('dist/bundle/main.js');
   expect(files).toContain('dist/pgbackup.1');
   expect(files).toContain('bin/pgbackup');
   expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('node_modules/'))).toEqual([]);
@@ -71,7 +72,7 @@ beforeAll(async () => {
 describe('the packed tool, installed without dev dependencies', () => {
   it('has no test tooling and installs its man page', () => {
     const mods = readdirSync(join(prefix, 'lib', 'node_modules', 'pgbackup', 'node_modules'));
-    for (const dev of ['typescript', 'vitest', 'vite', 's3rver', 'pg14', 'pg17', 'yaml']) expect(mods).not.toContain(dev);
+    for (const dev of ['typescript', 'esbuild', 'vitest', 'vite', 's3rver', 'pg14', 'pg17', 'yaml']) expect(mods).not.toContain(dev);
     expect(existsSync(join(prefix, 'share', 'man', 'man1', 'pgbackup.1'))).toBe(true);
   });
 
@@ -137,7 +138,7 @@ describe('the Dockerfile\'s build stage', () => {
     expect(ran.some((c) => c.startsWith('npm run build'))).toBe(true);
     expect(ran.some((c) => c.startsWith('npm prune --omit=dev'))).toBe(true);
     const mods = readdirSync(join(wd, 'node_modules'));
-    for (const dev of ['typescript', 'vitest', 's3rver', 'pg14', 'pg17']) expect(mods).not.toContain(dev);
+    for (const dev of ['typescript', 'esbuild', 'vitest', 's3rver', 'pg14', 'pg17']) expect(mods).not.toContain(dev);
     expect(existsSync(join(wd, 'dist', 'pgbackup.1'))).toBe(true);
     const v = execFileSync(process.execPath, [join(wd, 'bin', 'pgbackup'), '--version'], { encoding: 'utf8' });
     expect(v.trim()).toMatch(/^pgbackup \d+\.\d+\.\d+/);
