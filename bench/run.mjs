@@ -62,8 +62,14 @@ const mib = (n) => (n / 1024 / 1024).toFixed(0);
 const sec = (ms) => (ms / 1000).toFixed(1);
 
 async function main() {
-  const cluster = await startCluster();
-  const s3 = await startS3({ buckets: ['bench'] });
+  // A server that does not start leaves nothing behind: not its own folder, not this run's.
+  const [cluster, s3] = await Promise.all([startCluster(), startS3({ buckets: ['bench'] })].map((p) => p.catch((e) => ({ failed: e })))).then(async (got) => {
+    const failed = got.find((g) => 'failed' in g);
+    if (!failed) return got;
+    for (const g of got) if (!('failed' in g)) await g.stop().catch(() => {});
+    rmSync(work, { recursive: true, force: true });
+    throw failed.failed;
+  });
   const stop = async () => {
     await s3.stop().catch(() => {});
     await cluster.stop().catch(() => {});
