@@ -20,7 +20,7 @@ if (hasTsc) {
     : spawnSync('npm', ['run', 'build'], { stdio: 'inherit', cwd: root, shell: process.platform === 'win32' });
   process.exit(r.status ?? 1);
 }
-if (!existsSync(new URL('dist/main.js', root))) {
+if (!existsSync(new URL('dist/bundle/main.js', root))) {
   process.stderr.write(
     'pgbackup: TypeScript is not installed (a production install), so dist/ was not built.\n' +
       'Build it first with the dev dependencies: npm ci && npm run build && npm prune --omit=dev\n' +
