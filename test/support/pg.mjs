@@ -1,7 +1,7 @@
 // A throwaway PostgreSQL cluster: initdb into a temp folder, a free port on 127.0.0.1.
 // As root, the server runs as the unprivileged "postgres" user (initdb refuses root).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, chownSync, writeFileSync, rmSync, readdirSync, existsSync, chmodSync } from 'node:fs';
+import { mkdtempSync, chownSync, writeFileSync, rmSync, readdirSync, existsSync, chmodSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -77,13 +77,29 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
     });
   }
   const port = await freePort();
-  const child = spawn(
-    join(binDir, 'postgres'),
-    ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=50'],
-    { uid, gid, stdio: ['ignore', 'ignore', 'pipe'], detached: false },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
+  // The server's log goes to a file, not to a pipe this process reads: a pipe nobody drains for a
+  // while (this process busy, or blocked in a synchronous call) fills up, and then every backend
+  // that logs (an error, a terminated session) blocks on it, connections and DROP DATABASE included.
+  const logFile = join(dir, 'postgres.log');
+  const logFd = openSync(logFile, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(
+      join(binDir, 'postgres'),
+      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=50'],
+      { uid, gid, stdio: ['ignore', 'ignore', logFd], detached: false },
+    );
+  } finally {
+    closeSync(logFd);
+  }
+  /** The end of the server's log, for error messages. */
+  const logTail = () => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-8000);
+    } catch {
+      return '';
+    }
+  };
   // Wait for it to accept connections.
   const pg = (await import('pg')).default;
   const deadline = Date.now() + 30000;
@@ -94,7 +110,7 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
     return err;
   };
   for (;;) {
-    if (child.exitCode !== null) throw fail(new Error(`postgres exited: ${stderr}`));
+    if (child.exitCode !== null) throw fail(new Error(`postgres exited: ${logTail()}`));
     const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
     try {
       await c.connect();
@@ -102,7 +118,7 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
       break;
     } catch (e) {
       await c.end().catch(() => {});
-      if (Date.now() > deadline) throw fail(new Error(`postgres did not start: ${e.message}\n${stderr}`, { cause: e }));
+      if (Date.now() > deadline) throw fail(new Error(`postgres did not start: ${e.message}\n${logTail()}`, { cause: e }));
       await new Promise((r) => setTimeout(r, 150));
     }
   }
@@ -118,12 +134,12 @@ export async function startCluster({ binDir = serverBinDirs()[0], password = 'S3
     url: (db = 'postgres', user = 'postgres', pw = password) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${encodeURIComponent(db)}`,
     /** A clean shutdown (a checkpoint, nothing to recover): the data directory stays, e.g. to copy it. */
     async shutdown() {
-      if (child.exitCode !== null) throw new Error(`postgres had exited already: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`postgres had exited already: ${logTail()}`);
       const exited = new Promise((r) => child.once('exit', r));
       process.kill(child.pid, 'SIGINT'); // fast shutdown
       await Promise.race([exited, new Promise((r) => setTimeout(r, 120000))]);
       if (child.exitCode === null) throw new Error('postgres did not shut down within 2 minutes');
-      if (child.exitCode !== 0) throw new Error(`postgres shut down with exit code ${child.exitCode}: ${stderr}`);
+      if (child.exitCode !== 0) throw new Error(`postgres shut down with exit code ${child.exitCode}: ${logTail()}`);
     },
     async stop() {
       if (child.exitCode === null) {
