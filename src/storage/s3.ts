@@ -70,6 +70,12 @@ function cjsExports<T extends object>(m: T): T {
   const d = (m as { default?: unknown }).default;
   return d && typeof d === 'object' ? (d as T) : m;
 }
+/** An S3 error that says the upload or object is not there (NoSuchUpload, or a bare 404). */
+function isNotFound(e: unknown): boolean {
+  const x = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return x?.name === 'NoSuchUpload' || x?.$metadata?.httpStatusCode === 404;
+}
+
 let sdkP: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
 export function sdk(): Promise<typeof import('@aws-sdk/client-s3')> {
   return (sdkP ??= import('@aws-sdk/client-s3').then(cjsExports));
@@ -250,7 +256,8 @@ export class S3Storage implements Storage {
         try {
           await client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key, UploadId: uploadId }));
         } catch (ae) {
-          opts.warn?.(`could not abort multipart upload ${uploadId} of ${Key}; the bucket's lifecycle rule removes it after 1 day`, ae);
+          // 404: already gone (ended by the run that completed the key first, see below).
+          if (!isNotFound(ae)) opts.warn?.(`could not abort multipart upload ${uploadId} of ${Key}; the bucket's lifecycle rule removes it after 1 day`, ae);
         }
       }
       // A claim whose upload did not complete is released (best effort: a writer without
@@ -262,6 +269,15 @@ export class S3Storage implements Storage {
       if (opts.signal.aborted) throw opts.signal.reason ?? e;
       // An error of the body stream (pg_dump, gzip, age) is the real cause: keep it as it is.
       if (isPgBackupError(e)) throw e;
+      // This run's upload is gone while another run's dump is under the key: that run completed
+      // the key first and then ended the other uploads of it (sweepStrayUploads). A lost race.
+      if (isNotFound(e) && (await this.head(key, opts.signal).catch(() => null))) {
+        throw new StorageError(
+          'KEY_TAKEN',
+          `another backup stored s3://${this.opts.bucket}/${Key} at the same moment (it completed first and ended this run's upload); this run stored nothing and the other backup is intact: run it again`,
+          { cause: e },
+        );
+      }
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 412 || (e as { name?: string }).name === 'PreconditionFailed') {
         throw new StorageError('KEY_TAKEN', `another backup stored s3://${this.opts.bucket}/${Key} at the same moment; this run's copy was not stored (run it again)`, { cause: e });
