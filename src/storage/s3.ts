@@ -165,15 +165,19 @@ export class S3Storage implements Storage {
    * key, only the first to claim completes; the other stops with nothing stored and the first
    * intact. A dump already under the key (stored without a claim) counts as taken too.
    */
+  /** Another run stored `Key` first: this run stored nothing (exit 4). */
+  private lostRace(Key: string, how: string, cause?: unknown): StorageError {
+    return new StorageError(
+      'KEY_TAKEN',
+      `another backup stored s3://${this.opts.bucket}/${Key} at the same moment (${how}); this run stored nothing and the other backup is intact: run it again`,
+      cause ? { cause } : undefined,
+    );
+  }
+
   private async claim(Key: string, opts: PutStreamOptions): Promise<void> {
     const client = await this.client();
     const { PutObjectCommand } = await sdk();
-    const taken = (how: string, cause?: unknown) =>
-      new StorageError(
-        'KEY_TAKEN',
-        `another backup stored s3://${this.opts.bucket}/${Key} at the same moment (${how}); this run stored nothing and the other backup is intact: run it again`,
-        cause ? { cause } : undefined,
-      );
+    const taken = (how: string, cause?: unknown) => this.lostRace(Key, how, cause);
     try {
       await client.send(
         new PutObjectCommand({
@@ -272,11 +276,7 @@ export class S3Storage implements Storage {
       // This run's upload is gone while another run's dump is under the key: that run completed
       // the key first and then ended the other uploads of it (sweepStrayUploads). A lost race.
       if (isNotFound(e) && (await this.head(key, opts.signal).catch(() => null))) {
-        throw new StorageError(
-          'KEY_TAKEN',
-          `another backup stored s3://${this.opts.bucket}/${Key} at the same moment (it completed first and ended this run's upload); this run stored nothing and the other backup is intact: run it again`,
-          { cause: e },
-        );
+        throw this.lostRace(Key, "it completed first and ended this run's upload", e);
       }
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 412 || (e as { name?: string }).name === 'PreconditionFailed') {
