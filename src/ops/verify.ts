@@ -36,6 +36,8 @@ export interface Report {
   exitCode: number;
   checks: Check[];
   restoreMs?: number;
+  /** The scratch database --restore-into used (and dropped), shown in --json. */
+  scratchDatabase?: string;
   /** The class of the worst finding (not printed). */
   worst?: ErrorClass | null;
   /** The verify record written beside the manifest (not printed). */
@@ -160,6 +162,7 @@ async function restoreCheck(
 ): Promise<void> {
   const scratch = `pgbackup_verify_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = server.database ? server : withDatabase(server, 'postgres');
+  report.scratchDatabase = scratch;
   try {
     // Like the source (encoding, locale): a SQL_ASCII or LATIN1 dump does not load into UTF8 as it is.
     await createScratchLike(ctx, admin, scratch, manifest?.databaseProperties);

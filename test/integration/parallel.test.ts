@@ -44,6 +44,17 @@ async function databases(): Promise<string[]> {
   return (await sql<{ d: string }>('postgres', `SELECT datname AS d FROM pg_database ORDER BY 1`)).map((r) => r.d);
 }
 
+/**
+ * The staging database a restore's log names, still on the server or not. Only this run's: other
+ * files' parallel restores share the cluster and may hold staging databases of their own right now.
+ */
+async function stagingLeft(stderr: string): Promise<string[]> {
+  const line = stderr.split('\n').find((l) => l.includes('loading into a staging database'));
+  const name = line ? /"staging":"(pgbackup_staging_[^"]+)"/.exec(line)?.[1] : undefined;
+  expect(name, `no staging database named in:\n${stderr}`).toBeDefined();
+  return (await databases()).filter((d) => d === name);
+}
+
 beforeAll(async () => {
   id = await newIdentity(tmp());
   await createDb(SRC);
@@ -107,7 +118,7 @@ describe('restore --jobs', () => {
     const old = /kept as "([^"]+)"/.exec(r.stderr)![1]!;
     expect(await snapshot(old)).toEqual(before);
     await dropDb(old);
-    expect((await databases()).filter((d) => d.startsWith('pgbackup_staging_'))).toEqual([]);
+    expect(await stagingLeft(r.stderr)).toEqual([]);
   });
 
   it('a failure in any session leaves no new database, and an existing target exactly as it was', async () => {
@@ -133,7 +144,7 @@ describe('restore --jobs', () => {
     const r2 = await run(['restore', b.stdout.trim(), '--from', f, '--to', url('pj_fail_existing'), '--clean', '--yes', '--jobs', '2', '--identity', id.file]);
     expect(r2.code, r2.stderr).toBe(6);
     expect(await snapshot('pj_fail_existing')).toEqual(before);
-    expect((await databases()).filter((d) => d.startsWith('pgbackup_staging_'))).toEqual([]);
+    expect(await stagingLeft(r2.stderr)).toEqual([]);
   });
 
   it('an interruption (SIGTERM) leaves no new database', async () => {
@@ -164,7 +175,7 @@ describe('restore --jobs', () => {
       expect(r.stderr).toContain('busy-app');
       expect(r.stderr).toContain('--terminate-connections');
       expect(await snapshot('pj_busy')).toEqual(before);
-      expect((await databases()).filter((d) => d.startsWith('pgbackup_staging_'))).toEqual([]);
+      expect(await stagingLeft(r.stderr)).toEqual([]);
       const r2 = await run(['restore', key, '--from', folder, '--to', url('pj_busy'), '--clean', '--yes', '--jobs', '2', '--terminate-connections', '--identity', id.file]);
       expect(r2.code, r2.stderr).toBe(0);
       expectSameDump(dumpOf('pj_busy'), dumpOf(SRC));

@@ -47,7 +47,6 @@ describe('staging databases left by a killed parallel restore', () => {
     const { key, folder } = await backupOf('sel_stage_src');
     await createDb('sel_stage_tgt');
     await sql('sel_stage_tgt', `CREATE TABLE keep (v text)`);
-    const before = new Set((await databases()).filter((d) => d.startsWith('pgbackup_staging_')));
     let pid = 0;
     const killed = await run(['restore', key, '--from', folder, '--to', url('sel_stage_tgt'), '--clean', '--yes', '--jobs', '2', '--identity', id.file], {
       onSpawn: (x) => (pid = x),
@@ -56,7 +55,10 @@ describe('staging databases left by a killed parallel restore', () => {
       },
     });
     expect(killed.signal).toBe('SIGKILL');
-    const left = (await databases()).filter((d) => d.startsWith('pgbackup_staging_') && !before.has(d));
+    // This run's staging database, as its log named it (other files' restores share the cluster).
+    const named = /"staging":"(pgbackup_staging_[^"]+)"/.exec(killed.stderr)?.[1];
+    expect(named, killed.stderr).toBeDefined();
+    const left = (await databases()).filter((d) => d === named);
     expect(left).toHaveLength(1);
     // Its psql sessions end once their input closes.
     for (let i = 0; i < 100 && (await sql('postgres', `SELECT 1 FROM pg_stat_activity WHERE datname = $1`, [left[0]])).length; i++) await new Promise((r) => setTimeout(r, 100));

@@ -181,15 +181,22 @@ describe('verify', () => {
     const r = await run(['verify', key, '--from', folder, '--identity', id.file, '--restore-into', url('postgres')]);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/✓ restore: restored into a scratch database in .*; row counts match/);
-    expect(await sql('postgres', `SELECT datname FROM pg_database WHERE datname LIKE 'pgbackup_verify_%'`)).toEqual([]);
+    // Other files' verify --restore-into runs share this cluster: look for this run's scratch database only.
+    const j = await run(['verify', key, '--from', folder, '--identity', id.file, '--restore-into', url('postgres'), '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const scratch = JSON.parse(j.stdout).backups[0].scratchDatabase as string;
+    expect(scratch).toMatch(/^pgbackup_verify_/);
+    expect(await sql('postgres', `SELECT datname FROM pg_database WHERE datname = '${scratch}'`)).toEqual([]);
   });
 
   it('--restore-into leaves no scratch database behind when the restore fails', async () => {
     const bin = fakeBinDir({ psql: `exec "$REAL/psql" -X -v ON_ERROR_STOP=1 -c "THIS FAILS"` });
-    const r = await run(['verify', key, '--from', folder, '--identity', id.file, '--restore-into', url('postgres')], { env: baseEnv({ PGBACKUP_PG_BINDIR: bin }) });
+    const r = await run(['verify', key, '--from', folder, '--identity', id.file, '--restore-into', url('postgres'), '--json'], { env: baseEnv({ PGBACKUP_PG_BINDIR: bin }) });
     expect(r.code).toBe(6);
-    expect(r.stdout).toMatch(/✗ restore: restore failed/);
-    expect(await sql('postgres', `SELECT datname FROM pg_database WHERE datname LIKE 'pgbackup_verify_%'`)).toEqual([]);
+    const rep = JSON.parse(r.stdout).backups[0];
+    expect(rep.checks.find((c: { check: string }) => c.check === 'restore')).toMatchObject({ ok: false, detail: expect.stringMatching(/^restore failed/) });
+    expect(rep.scratchDatabase).toMatch(/^pgbackup_verify_/);
+    expect(await sql('postgres', `SELECT datname FROM pg_database WHERE datname = '${rep.scratchDatabase}'`)).toEqual([]);
   });
 
   it('S3: a damaged object is caught', async () => {
