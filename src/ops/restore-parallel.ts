@@ -110,12 +110,12 @@ export async function staleStagings(admin: ConnInfo, signal: AbortSignal): Promi
   });
 }
 
-/** Warn about staging databases left behind (see staleStagings); a failure to look is only logged. */
-export async function warnStaleStagings(ctx: Context, dest: ConnInfo): Promise<void> {
-  const found = await staleStagings(withDatabase(dest, 'postgres'), ctx.signal).catch((e) => {
-    ctx.log.debug({ error: messageOf(e) }, 'could not look for staging databases left by interrupted parallel restores');
-    return [];
-  });
+/**
+ * Warn about staging databases left behind (see staleStagings); a failure to look is only
+ * logged. `lookup`: the look, started earlier (lookForStaleStagings) to run beside other work.
+ */
+export async function warnStaleStagings(ctx: Context, dest: ConnInfo, lookup?: Promise<Array<{ name: string; sessions: number }>>): Promise<void> {
+  const found = await (lookup ?? lookForStaleStagings(ctx, dest));
   if (!found.length) return;
   const names = found.map((f) => `"${f.name}"${f.sessions ? ` (${f.sessions} session(s) on it: a restore may still be running)` : ''}`);
   ctx.log.warn(
@@ -124,6 +124,14 @@ export async function warnStaleStagings(ctx: Context, dest: ConnInfo): Promise<v
       `They hold partial copies and take disk space; nothing uses them once their restore has ended. ` +
       `Drop each with: DROP DATABASE ${quoteIdent(found[0]!.name)}; (psql -d postgres), after checking no restore is running. pgbackup does not drop them itself.`,
   );
+}
+
+/** staleStagings on the cluster of `dest`; never rejects (a failure to look is logged at debug level, and finds none). */
+export function lookForStaleStagings(ctx: Context, dest: ConnInfo): Promise<Array<{ name: string; sessions: number }>> {
+  return staleStagings(withDatabase(dest, 'postgres'), ctx.signal).catch((e) => {
+    ctx.log.debug({ error: messageOf(e) }, 'could not look for staging databases left by interrupted parallel restores');
+    return [];
+  });
 }
 
 /** A staging database made like `dest` (encoding, locale), for a parallel restore over an existing database. */

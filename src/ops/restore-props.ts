@@ -6,7 +6,7 @@
  */
 import type { Context } from '../support/context.js';
 import type { ConnInfo } from '../pg/conn.js';
-import { ADMIN_TIMEOUT_MS, clusterNames, createDatabaseWith, databaseExists, databaseProperties, dropDatabase, quoteIdent, serverInfo, withClient, DbError } from '../pg/db.js';
+import { ADMIN_TIMEOUT_MS, createDatabaseWith, databaseExists, dropDatabase, explainPg, queryClusterNames, queryDatabaseProperties, queryServerInfo, quoteIdent, serverInfo, withClient, DbError, type ServerInfo } from '../pg/db.js';
 import { createClauses, isLocaleError, propertyStatements, type CreateChoice, type DatabaseProperties } from '../model/dbprops.js';
 import { RestoreError, UsageError, messageOf } from '../support/errors.js';
 
@@ -33,40 +33,60 @@ function describeSource(p: DatabaseProperties): string {
  * `choice`). When the cluster lacks them, nothing is created and a usage error (exit 2) says
  * what is missing and which flags choose otherwise.
  */
-export async function createTargetDatabase(ctx: Context, admin: ConnInfo, name: string, props: DatabaseProperties | undefined, choice: CreateChoice, made: CreatedDb): Promise<void> {
+export async function createTargetDatabase(ctx: Context, admin: ConnInfo, name: string, props: DatabaseProperties | undefined, choice: CreateChoice, made: CreatedDb): Promise<ServerInfo> {
   const wrap = (e: unknown) => (e instanceof DbError ? new RestoreError('CREATE', `cannot create database "${name}": ${e.message}`, { cause: e }) : e);
-  const server = await serverInfo(admin, ctx.signal).catch((e) => {
+  // One connection for the server's version, its tablespaces and the CREATE. Outcomes leave
+  // withClient as values: it would take any other error for a connection problem.
+  type Outcome = { server: ServerInfo } & ({ problem: string } | { notes: string[]; describe: string; error?: unknown });
+  let creating = false;
+  const out: Outcome = await withClient(admin, ctx.signal, async (c): Promise<Outcome> => {
+    const server = await queryServerInfo(c);
+    const names = props?.tablespace ? await queryClusterNames(c).catch(() => undefined) : undefined;
+    const plan = createClauses(props, server.versionNum, choice, names?.tablespaces);
+    if ('problem' in plan) return { server, problem: plan.problem };
+    for (const n of plan.notes) ctx.log.warn({ database: name }, n);
+    if (!props && !choice.encoding && !choice.locale) {
+      ctx.log.info({ database: name }, 'the backup records no database properties (a file, or a manifest from an older pgbackup): creating the database with the cluster\'s defaults');
+    }
+    creating = true;
+    try {
+      await c.query(`CREATE DATABASE ${quoteIdent(name)} ${plan.clauses.join(' ')}`);
+      return { server, notes: plan.notes, describe: plan.describe };
+    } catch (e) {
+      return { server, notes: plan.notes, describe: plan.describe, error: e };
+    }
+  }).catch((e) => {
+    if (creating && ctx.signal.aborted) {
+      // The server may have finished CREATE DATABASE before the connection closed.
+      made.admin = admin;
+      made.name = name;
+    }
     throw wrap(e);
   });
-  const names = props?.tablespace ? await clusterNames(admin, ctx.signal).catch(() => undefined) : undefined;
-  const plan = createClauses(props, server.versionNum, choice, names?.tablespaces);
-  if ('problem' in plan) {
-    throw new UsageError(`cannot create database "${name}" like the source on this server (PostgreSQL ${server.version}): ${plan.problem}; nothing was changed. ${CHOOSE}`);
+  const { server } = out;
+  if ('problem' in out) {
+    throw new UsageError(`cannot create database "${name}" like the source on this server (PostgreSQL ${server.version}): ${out.problem}; nothing was changed. ${CHOOSE}`);
   }
-  for (const n of plan.notes) ctx.log.warn({ database: name }, n);
-  if (!props && !choice.encoding && !choice.locale) {
-    ctx.log.info({ database: name }, 'the backup records no database properties (a file, or a manifest from an older pgbackup): creating the database with the cluster\'s defaults');
-  }
-  try {
-    await createDatabaseWith(admin, name, plan.clauses, ctx.signal);
-  } catch (e) {
+  if (out.error !== undefined) {
+    const e = out.error instanceof DbError ? out.error : explainPg(out.error, admin);
     if (ctx.signal.aborted) {
       // The server may have finished CREATE DATABASE before the connection closed.
       made.admin = admin;
       made.name = name;
       throw e;
     }
-    const pgCode = e instanceof DbError ? e.pgCode : undefined;
-    const msg = messageOf(e instanceof DbError && e.cause ? e.cause : e);
+    const pgCode = e.pgCode;
+    const msg = messageOf(e.cause ? e.cause : e);
     if (isLocaleError(pgCode, messageOf(e))) {
-      const what = props && !choice.defaults ? `as the source was (${describeSource(props)})` : `with ${plan.describe}`;
+      const what = props && !choice.defaults ? `as the source was (${describeSource(props)})` : `with ${out.describe}`;
       throw new UsageError(`this server cannot create database "${name}" ${what}: ${msg}. Nothing was changed. Install the locale on the target server, or ${CHOOSE}`);
     }
     throw wrap(e);
   }
   made.admin = admin;
   made.name = name;
-  ctx.log.info({ database: name, with: plan.describe }, 'created the target database');
+  ctx.log.info({ database: name, with: out.describe }, 'created the target database');
+  return server;
 }
 
 /**
@@ -91,10 +111,8 @@ export async function propertiesPostamble(
     return [];
   }
   const wrap = (e: unknown) => (e instanceof DbError ? new RestoreError('CONNECT', e.message, { cause: e }) : e);
-  const current = await databaseProperties(dest, ctx.signal).catch((e) => {
-    throw wrap(e);
-  });
-  const { roles } = await clusterNames(dest, ctx.signal).catch((e) => {
+  // One connection for both.
+  const { current, roles } = await withClient(dest, ctx.signal, async (c) => ({ current: await queryDatabaseProperties(c), roles: (await queryClusterNames(c)).roles })).catch((e) => {
     throw wrap(e);
   });
   if (!o.created) {

@@ -20,14 +20,14 @@ import type { RestoreConfig } from '../config/config.js';
 import type { Context } from '../support/context.js';
 import { formatBytes, formatDuration } from '../support/units.js';
 import { withDatabase, type ConnInfo } from '../pg/conn.js';
-import { DbError, quoteIdent, serverInfo, withClient } from '../pg/db.js';
+import { DbError, queryServerVersion, quoteIdent, withClient, type ServerVersion } from '../pg/db.js';
 import { DumpError, RestoreError, UsageError, VerifyError, classifyData, firstError } from '../support/errors.js';
 import { DumpReader } from '../pipeline/dumpreader.js';
 import { Catalog, SelectiveFilter, catalogRewrite, endsPreData, planSelection, type Plan } from '../pipeline/selective.js';
 import { sqlName, type Selection } from '../model/selection.js';
 import type { Manifest } from '../model/manifest.js';
 import { openBackup, type Located } from './open.js';
-import { ago, compareCounts, confirm, decryptSecrets, loadInto, takeSafetyBackup, type LoadedSecrets } from './restore.js';
+import { ago, compareCounts, confirm, decryptSecrets, loadInto, started, takeSafetyBackup, type LoadedSecrets } from './restore.js';
 import { createTargetDatabase, propertiesPostamble, type CreatedDb } from './restore-props.js';
 import { describeSession, namingLockHolders, terminateOthers } from './safety.js';
 import { parseKey } from '../model/keys.js';
@@ -64,7 +64,8 @@ interface TargetState {
   tables: Map<string, number>;
   /** Schemas by name: oid. */
   schemas: Map<string, number>;
-  serverVersionNum: number;
+  /** The server, when the database exists. */
+  server: ServerVersion | undefined;
 }
 
 async function inspectTarget(ci: ConnInfo, signal: AbortSignal): Promise<TargetState> {
@@ -75,16 +76,15 @@ async function inspectTarget(ci: ConnInfo, signal: AbortSignal): Promise<TargetS
           WHERE c.relkind IN ('r','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`,
       );
       const s = await c.query(`SELECT oid::int8 AS oid, nspname AS s FROM pg_namespace`);
-      const v = await c.query(`SELECT current_setting('server_version_num')::int AS n`);
       return {
         exists: true,
         tables: new Map(t.rows.map((r) => [key(r.s, r.t), Number(r.oid)])),
         schemas: new Map(s.rows.map((r) => [r.s as string, Number(r.oid)])),
-        serverVersionNum: v.rows[0].n,
+        server: await queryServerVersion(c),
       };
     });
   } catch (e) {
-    if (e instanceof DbError && e.pgCode === '3D000') return { exists: false, tables: new Map(), schemas: new Map([['public', 0]]), serverVersionNum: 0 };
+    if (e instanceof DbError && e.pgCode === '3D000') return { exists: false, tables: new Map(), schemas: new Map([['public', 0]]), server: undefined };
     if (e instanceof DbError) throw new RestoreError('CONNECT', e.message, { cause: e });
     throw e;
   }
@@ -159,10 +159,13 @@ export async function restoreSelective(
 ): Promise<void> {
   const { located, manifest, made } = o;
   const dbName = cfg.dest.database!;
-  // 1. The pre-data: what the backup holds.
-  const cat = await readCatalog(ctx, o.opened, located.display);
-  // 2. The target.
-  const target = await inspectTarget(cfg.dest, ctx.signal);
+  // 1. The pre-data: what the backup holds; 2. the target, looked at meanwhile. A failure to
+  // read the backup is reported first, as when one came after the other.
+  const [catalog, inspected] = await Promise.allSettled([readCatalog(ctx, o.opened, located.display), inspectTarget(cfg.dest, ctx.signal)]);
+  if (catalog.status === 'rejected') throw catalog.reason;
+  if (inspected.status === 'rejected') throw inspected.reason;
+  const cat = catalog.value;
+  const target = inspected.value;
   if (!target.exists && !cfg.create) throw new UsageError(`target database "${dbName}" does not exist: give --create to create it`);
   const planned = planSelection(cat, sel, (s) => !target.schemas.has(s));
   if ('problems' in planned) throw new UsageError([...planned.problems, 'Nothing was changed.']);
@@ -221,8 +224,8 @@ export async function restoreSelective(
   }
   let safetyKey: string | undefined;
   if (replacing && cfg.safetyBackup) safetyKey = await takeSafetyBackup(ctx, cfg, o.secrets, located);
-  if (!target.exists) await createTargetDatabase(ctx, withDatabase(cfg.dest, 'postgres'), dbName, manifest?.databaseProperties, cfg.createWith, made);
-  const versionNum = target.exists ? target.serverVersionNum : (await serverInfo(cfg.dest, ctx.signal)).versionNum;
+  const server = target.server ?? (await createTargetDatabase(ctx, withDatabase(cfg.dest, 'postgres'), dbName, manifest?.databaseProperties, cfg.createWith, made));
+  const versionNum = server.versionNum;
 
   const preamble: string[] = [`SET lock_timeout = '${cfg.lockTimeoutMs}ms';`];
   preamble.push(...deps.foreignKeys.map((f) => f.drop));
@@ -235,10 +238,13 @@ export async function restoreSelective(
     if (!absent || cat.createdSchemas.has(s)) continue;
     preamble.push(...(s === 'public' ? publicSchema(versionNum) : [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)};`]));
   }
-  const postamble = [
-    ...deps.foreignKeys.map((f) => f.add),
-    ...(await propertiesPostamble(ctx, cfg.dest, { created: !target.exists, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties })),
-  ];
+  // The database's properties are read from the target while the dump loads.
+  const postamble = started(
+    propertiesPostamble(ctx, cfg.dest, { created: !target.exists, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties }).then((props) => [
+      ...deps.foreignKeys.map((f) => f.add),
+      ...props,
+    ]),
+  );
 
   // 4. The whole stream, filtered, in one transaction.
   // A restored table's foreign key to a table the target keeps is restored (and validated in the transaction).
@@ -250,6 +256,7 @@ export async function restoreSelective(
     loadInto(ctx, located, o.secrets, cfg.dest, {
       preamble,
       postamble,
+      server,
       noOwner: cfg.noOwner,
       opened: await openBackup(ctx, located, decryptSecrets(o.secrets)),
       rewrite: filter.rewrite,

@@ -5,7 +5,7 @@ import type { RestoreConfig } from '../config/config.js';
 import type { Context } from '../support/context.js';
 import { formatBytes, formatDuration } from '../support/units.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
-import { cleanStatements, countRows, DbError, serverInfo, userTables, type ServerInfo, databaseProperties } from '../pg/db.js';
+import { cleanStatements, countRows, DbError, serverInfo, userTablesAndServer, type ServerVersion, databaseProperties } from '../pg/db.js';
 import { DumpError, RestoreError, StorageError, UsageError, VerifyError, classifyData, firstError, isPgBackupError } from '../support/errors.js';
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from '../pg/binaries.js';
 import { PsqlSink } from '../pipeline/psql.js';
@@ -21,7 +21,7 @@ import { listBackups, selectBackup } from './catalog.js';
 import { encryptionForIdentities, runOneBackup } from './backup.js';
 import { expectOf, manifestKind, rowCountDifferences, storedMismatch, type Manifest, type StoredExpect } from '../model/manifest.js';
 import { DEFAULT_QUEUE } from '../model/plan.js';
-import { createStaging, loadParallel, swapIn, warnStaleStagings } from './restore-parallel.js';
+import { createStaging, loadParallel, lookForStaleStagings, swapIn, warnStaleStagings } from './restore-parallel.js';
 import { formatEntries, listEntries } from './restore-list.js';
 import { InterruptedError } from '../support/errors.js';
 import { checkLockCapacity, describeSession, lockTimeoutError, namingLockHolders, targetFacts, terminateOthers } from './safety.js';
@@ -77,7 +77,7 @@ const OWNER_TO = /^ALTER [A-Z ]+ [\s\S]* OWNER TO [^;]+;$/;
  * or COPY data): settings the server predates, psql meta-commands this psql lacks, ownership
  * under --no-owner, and, for cluster globals, roles that may exist already.
  */
-export function compatRewrite(server: ServerInfo, psql: PgBinary, noOwner: boolean, log: Context['log'], globals = false): Rewrite {
+export function compatRewrite(server: ServerVersion, psql: PgBinary, noOwner: boolean, log: Context['log'], globals = false): Rewrite {
   const dropTimeout = server.major < 17;
   const dropRestrict = !psqlKnowsRestrict(psql);
   let noted = false;
@@ -108,7 +108,7 @@ export function compatRewrite(server: ServerInfo, psql: PgBinary, noOwner: boole
   };
 }
 
-export async function choosePsql(server: ServerInfo, env: NodeJS.ProcessEnv, log: Context['log']): Promise<PgBinary> {
+export async function choosePsql(server: ServerVersion, env: NodeJS.ProcessEnv, log: Context['log']): Promise<PgBinary> {
   const found = await findBinaries('psql', env);
   const pick = pickBinary(found, server.major) ?? found.sort((a, b) => b.major - a.major)[0];
   if (!pick) throw new RestoreError('NO_PSQL', 'no psql found: install the PostgreSQL client or set PGBACKUP_PG_BINDIR');
@@ -138,8 +138,14 @@ export async function loadInto(
   opts: {
     /** Statements sent before the dump, inside its transaction (the --clean drops, settings). */
     preamble?: string[];
-    /** Statements sent after the dump, inside its transaction (database properties). */
-    postamble?: string[];
+    /**
+     * Statements sent after the dump, inside its transaction (database properties). A promise is
+     * awaited before psql's end of input (it is made while the dump loads); its failure stops the
+     * load, nothing committed.
+     */
+    postamble?: string[] | Promise<string[]>;
+    /** The server `dest` is on, when the caller has asked it already (else it is asked here). */
+    server?: ServerVersion | undefined;
     noOwner?: boolean;
     globals?: boolean;
     opened?: Awaited<ReturnType<typeof openBackup>>;
@@ -150,10 +156,37 @@ export async function loadInto(
   },
 ): Promise<LoadResult> {
   const t0 = Date.now();
-  const server = await serverInfo(dest, ctx.signal).catch((e) => {
-    if (e instanceof DbError) throw new RestoreError('CONNECT', e.message, { cause: e });
+  const postamble = started(Promise.resolve(opts.postamble ?? []));
+  try {
+    return await loadStream(ctx, located, secrets, dest, opts, postamble, t0);
+  } catch (e) {
+    // No connection of the postamble's outlives the failed load (the caller may drop the database).
+    await postamble.catch(() => undefined);
     throw e;
-  });
+  }
+}
+
+/** A promise whose rejection is handled later (awaited) but must not count as unhandled meanwhile. */
+export function started<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+async function loadStream(
+  ctx: Context,
+  located: Located,
+  secrets: LoadedSecrets,
+  dest: ConnInfo,
+  opts: Parameters<typeof loadInto>[4],
+  postamble: Promise<string[]>,
+  t0: number,
+): Promise<LoadResult> {
+  const server =
+    opts.server ??
+    (await serverInfo(dest, ctx.signal).catch((e) => {
+      if (e instanceof DbError) throw new RestoreError('CONNECT', e.message, { cause: e });
+      throw e;
+    }));
   const psql = await choosePsql(server, ctx.env, ctx.log);
   const opened = opts.opened ?? (await openBackup(ctx, located, decryptSecrets(secrets), 'restore'));
   const compat = compatRewrite(server, psql, Boolean(opts.noOwner), ctx.log, Boolean(opts.globals));
@@ -175,9 +208,10 @@ export async function loadInto(
     onStderr: (l) => ctx.log.warn({ psql: l }, 'psql says'),
     // Runs after every upstream stage has flushed (every age chunk authenticated, every gzip
     // member checked, the completion marker seen): the last chance to withhold the commit.
-    beforeEnd: () => {
+    beforeEnd: async () => {
+      const statements = await postamble;
       // Our own statements are Unicode text: psql speaks UTF8 for them (the dump set its own encoding).
-      if (opts.postamble?.length) return ["SET client_encoding = 'UTF8';", ...opts.postamble].join('\n') + '\n';
+      if (statements.length) return ["SET client_encoding = 'UTF8';", ...statements].join('\n') + '\n';
       return undefined;
     },
     check: () => {
@@ -191,6 +225,8 @@ export async function loadInto(
     },
   });
   if (opts.preamble?.length) sink.write(["SET client_encoding = 'UTF8';", ...opts.preamble].join('\n') + '\n');
+  // A postamble that cannot be made stops the load now rather than at its end.
+  postamble.catch((e) => sink.destroy(e as Error));
   try {
     await pipeline([...opened.stages, scan, sink], { signal: ctx.signal });
   } catch (e) {
@@ -289,22 +325,27 @@ export function ago(ms: number): string {
   return h < 48 ? `${h} hour(s) ago` : `${Math.round(h / 24)} day(s) ago`;
 }
 
-async function prepareTarget(ctx: Context, cfg: RestoreConfig, made: CreatedDb = {}, props?: DatabaseProperties): Promise<{ hasTables: boolean; created: boolean }> {
+async function prepareTarget(
+  ctx: Context,
+  cfg: RestoreConfig,
+  made: CreatedDb = {},
+  props?: DatabaseProperties,
+): Promise<{ hasTables: boolean; created: boolean; server: ServerVersion }> {
   const name = cfg.dest.database!;
   try {
-    const tables = await userTables(cfg.dest, ctx.signal);
+    const { tables, server } = await userTablesAndServer(cfg.dest, ctx.signal);
     if (tables.length && !cfg.clean) {
       throw new UsageError(`target database "${name}" already has ${tables.length} table(s): give --clean to replace its contents (a safety backup is taken first)`);
     }
-    return { hasTables: tables.length > 0, created: false };
+    return { hasTables: tables.length > 0, created: false, server };
   } catch (e) {
     if (!(e instanceof DbError)) throw e;
     if (e.pgCode !== '3D000') throw new RestoreError('CONNECT', e.message, { cause: e });
     if (!cfg.create) throw new UsageError(`target database "${name}" does not exist: give --create to create it`);
     const maint = withDatabase(cfg.dest, 'postgres');
     // Like the source (encoding, locale), or exit 2 naming what this cluster lacks.
-    await createTargetDatabase(ctx, maint, name, props, cfg.createWith, made);
-    return { hasTables: false, created: true };
+    const server = await createTargetDatabase(ctx, maint, name, props, cfg.createWith, made);
+    return { hasTables: false, created: true, server };
   }
 }
 
@@ -345,6 +386,8 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     return;
   }
 
+  // psql's version is looked up (once per run) while the target is prepared.
+  void findBinaries('psql', ctx.env).catch(() => undefined);
   if (isSelective(cfg.selection)) {
     if ((manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB) throw new UsageError('--table, --schema and --exclude-table select from a database\'s backup; this is the cluster globals backup');
     return restoreSelective(ctx, cfg, cfg.selection, { located, manifest, opened, secrets, made });
@@ -354,9 +397,11 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
   }
   // Cluster globals (roles) are not a database's contents: no table check, no safety backup.
   const globals = (manifest?.database ?? parseKey(located.key)?.database) === GLOBALS_DB;
-  const state = globals ? { hasTables: false, created: false } : await prepareTarget(ctx, cfg, made, manifest?.databaseProperties);
-  // Staging databases of parallel restores that were killed: named, never dropped (see warnStaleStagings).
-  if (!globals) await warnStaleStagings(ctx, cfg.dest);
+  // Staging databases of parallel restores that were killed: named, never dropped (see
+  // warnStaleStagings); looked for beside the target's preparation, reported after it.
+  const stale = globals ? undefined : lookForStaleStagings(ctx, cfg.dest);
+  const state = globals ? { hasTables: false, created: false, server: undefined } : await prepareTarget(ctx, cfg, made, manifest?.databaseProperties);
+  if (stale) await warnStaleStagings(ctx, cfg.dest, stale);
   const kind = manifest ? manifestKind(manifest) : 'full';
   if (state.hasTables && kind === 'partial') {
     throw new UsageError(
@@ -399,10 +444,13 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     preamble.push(...(await cleanStatements(cfg.dest, ctx.signal)));
   }
 
+  // Owner, ACL, settings, comment, labels: inside the transaction, after the dump; read from
+  // the target while the dump loads.
+  const postamble = started(propertiesPostamble(ctx, cfg.dest, { created: state.created, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties, globals }));
   const res = await namingLockHolders(cfg.dest, cfg.lockTimeoutMs, loadInto(ctx, located, secrets, cfg.dest, {
     preamble,
-    // Owner, ACL, settings, comment, labels: inside the transaction, after the dump.
-    postamble: await propertiesPostamble(ctx, cfg.dest, { created: state.created, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties, globals }),
+    postamble,
+    server: state.server,
     noOwner: cfg.noOwner,
     globals,
     opened,

@@ -23,9 +23,25 @@ async function checkSession(client: pg.Client, ci: ConnInfo, usedTls: boolean, m
   if (t === 'standby' && !standby) throw new Error('server is not in hot standby mode (target_session_attrs=standby)');
 }
 
+/** node-postgres's error when the server answers a TLS request with "no" (it has ssl = off). */
+const NO_TLS = 'The server does not support SSL connections';
+
+/**
+ * Servers (host:port) that answered this process's TLS request with "no". libpq, under
+ * sslmode=prefer, goes on without TLS on the same connection; node-postgres cannot, so each
+ * connection would cost a second one. The answer is remembered for the run instead: later
+ * connections to that server under sslmode=prefer go straight to the attempt without TLS, as
+ * libpq would end up anyway.
+ */
+const refusedTls = new Set<string>();
+const serverOf = (config: Record<string, unknown>) => `${String(config.host)}:${String(config.port)}`;
+
 /** A connected client, or the error of the last attempt (naming each attempt when there were two). */
 export async function connectPg(ci: ConnInfo, signal: AbortSignal): Promise<pg.Client> {
-  const attempts = pgAttempts(ci);
+  let attempts = pgAttempts(ci);
+  // sslmode=prefer: TLS, then without. A server that said "no TLS" before is not asked again.
+  const prefer = attempts.length === 2 && attempts[0]!.config.ssl && !attempts[1]!.config.ssl;
+  if (prefer && refusedTls.has(serverOf(attempts[0]!.config))) attempts = [attempts[1]!];
   const errors: string[] = [];
   let last: unknown;
   for (const a of attempts) {
@@ -47,6 +63,7 @@ export async function connectPg(ci: ConnInfo, signal: AbortSignal): Promise<pg.C
     } catch (e) {
       await client.end().catch(() => undefined);
       if (signal.aborted) throw signal.reason;
+      if (prefer && a.config.ssl && messageOf(e) === NO_TLS) refusedTls.add(serverOf(a.config));
       last = e;
       errors.push(`${a.label}: ${messageOf(e)}`);
     } finally {

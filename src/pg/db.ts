@@ -12,7 +12,8 @@ export class DbError extends Error {
   }
 }
 
-function explain(e: unknown, ci: ConnInfo): DbError {
+/** A node-postgres error as a DbError with a readable message naming the connection (no password). */
+export function explainPg(e: unknown, ci: ConnInfo): DbError {
   const err = e as { code?: string; message?: string };
   const where = describeConn(ci);
   if (err.code === 'ECONNREFUSED') return new DbError(`cannot connect to ${where}: connection refused`, err.code, { cause: e });
@@ -29,7 +30,7 @@ export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: p
     client = await connectPg(ci, signal);
   } catch (e) {
     if (signal.aborted) throw e;
-    throw explain(e, ci);
+    throw explainPg(e, ci);
   }
   const onAbort = () => void client.end().catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
@@ -39,7 +40,7 @@ export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: p
       return await fn(client);
     } catch (e) {
       if (e instanceof DbError) throw e;
-      throw explain(e, ci);
+      throw explainPg(e, ci);
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
@@ -55,16 +56,29 @@ export interface ServerInfo {
   sizeBytes: number;
 }
 
+/** What a restore needs to know of the server: its version. */
+export type ServerVersion = Pick<ServerInfo, 'version' | 'versionNum' | 'major'>;
+
+/** The server's version, on a connection the caller holds. */
+export async function queryServerVersion(c: pg.Client): Promise<ServerVersion> {
+  const r = await c.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n`);
+  const row = r.rows[0];
+  return { version: String(row.v).split(' ')[0]!, versionNum: row.n, major: Math.floor(row.n / 10000) };
+}
+
+/** serverInfo on a connection the caller holds. */
+export async function queryServerInfo(c: pg.Client): Promise<ServerInfo> {
+  const r = await c.query(
+    `SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n,
+            current_database() AS db, pg_database_size(current_database())::bigint AS size`,
+  );
+  const row = r.rows[0];
+  const version = String(row.v).split(' ')[0]!;
+  return { version, versionNum: row.n, major: Math.floor(row.n / 10000), database: row.db, sizeBytes: Number(row.size) };
+}
+
 export async function serverInfo(ci: ConnInfo, signal: AbortSignal): Promise<ServerInfo> {
-  return withClient(ci, signal, async (c) => {
-    const r = await c.query(
-      `SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n,
-              current_database() AS db, pg_database_size(current_database())::bigint AS size`,
-    );
-    const row = r.rows[0];
-    const version = String(row.v).split(' ')[0]!;
-    return { version, versionNum: row.n, major: Math.floor(row.n / 10000), database: row.db, sizeBytes: Number(row.size) };
-  });
+  return withClient(ci, signal, queryServerInfo);
 }
 
 /**
@@ -84,19 +98,26 @@ export function quoteIdent(s: string): string {
   return `"${s.replace(/"/g, '""')}"`;
 }
 
+async function queryUserTables(c: pg.Client): Promise<Array<{ schema: string; name: string }>> {
+  // Names as bytes: a SQL_ASCII database's names need not be valid UTF8 (the server refuses to send them so).
+  const r = await c.query(
+    `SELECT getdatabaseencoding() AS enc, encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s,
+            encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+       AND n.nspname NOT LIKE 'pg_temp%' ORDER BY n.nspname, c.relname`,
+  );
+  return r.rows.map((x) => ({ schema: decodeName(Buffer.from(x.s, 'hex'), x.enc), name: decodeName(Buffer.from(x.t, 'hex'), x.enc) }));
+}
+
 /** Tables in user schemas (ordinary and partitioned), as schema.name. */
 export async function userTables(ci: ConnInfo, signal: AbortSignal): Promise<Array<{ schema: string; name: string }>> {
-  return withClient(ci, signal, async (c) => {
-    // Names as bytes: a SQL_ASCII database's names need not be valid UTF8 (the server refuses to send them so).
-    const r = await c.query(
-      `SELECT getdatabaseencoding() AS enc, encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s,
-              encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-         AND n.nspname NOT LIKE 'pg_temp%' ORDER BY n.nspname, c.relname`,
-    );
-    return r.rows.map((x) => ({ schema: decodeName(Buffer.from(x.s, 'hex'), x.enc), name: decodeName(Buffer.from(x.t, 'hex'), x.enc) }));
-  });
+  return withClient(ci, signal, queryUserTables);
+}
+
+/** userTables and the server's version, over one connection. */
+export async function userTablesAndServer(ci: ConnInfo, signal: AbortSignal): Promise<{ tables: Array<{ schema: string; name: string }>; server: ServerVersion }> {
+  return withClient(ci, signal, async (c) => ({ tables: await queryUserTables(c), server: await queryServerVersion(c) }));
 }
 
 /** The key countRows gives a table (schema and name as the manifest spells them). */
@@ -110,44 +131,85 @@ export function tableKey(schema: string, name: string): string {
  * a table that is missing or cannot be read. Tables are found by the raw bytes of their names
  * and counted by oid on the server, never by sending a name back: a SQL_ASCII name need not be
  * valid in the connection's UTF8.
+ *
+ * The counts run over up to `sessions` connections at once, largest tables first (by pg_class's
+ * page count), each taking the next table when it is done: a second session counts the small
+ * tables while the first counts the big one. A second connection that cannot be opened is not
+ * an error: the first counts everything, as with one session.
  */
-export async function countRows(ci: ConnInfo, tables: Array<{ schema: string; name: string }>, signal: AbortSignal): Promise<Map<string, number | null>> {
+export async function countRows(
+  ci: ConnInfo,
+  tables: Array<{ schema: string; name: string }>,
+  signal: AbortSignal,
+  sessions = 2,
+): Promise<Map<string, number | null>> {
   return withClient(ci, signal, async (c) => {
-    const cat = await c.query(
-      `SELECT c.oid::int8::text AS oid, getdatabaseencoding() AS enc,
-              encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s,
-              encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`,
+    // Opened while the first session reads the catalog; only worth it with two tables or more.
+    const endAll: Array<() => void> = [];
+    const more = Array.from({ length: Math.max(0, Math.min(sessions, tables.length) - 1) }, () =>
+      connectPg(ci, signal).then(
+        (cl) => {
+          const end = () => void cl.end().catch(() => undefined);
+          endAll.push(end);
+          signal.addEventListener('abort', end, { once: true });
+          if (signal.aborted) end();
+          return cl;
+        },
+        () => null,
+      ),
     );
-    const oids = new Map<string, string>();
-    for (const r of cat.rows) {
-      oids.set(tableKey(decodeName(Buffer.from(r.s, 'hex'), r.enc), decodeName(Buffer.from(r.t, 'hex'), r.enc)), r.oid);
-    }
-    const out = new Map<string, number | null>();
-    for (const t of tables) {
-      const key = tableKey(t.schema, t.name);
-      const oid = oids.get(key);
-      if (oid === undefined) {
-        out.set(key, null);
-        continue;
+    try {
+      const cat = await c.query(
+        `SELECT c.oid::int8::text AS oid, c.relpages::int8 AS pages, getdatabaseencoding() AS enc,
+                encode(convert_to(n.nspname::text, getdatabaseencoding()), 'hex') AS s,
+                encode(convert_to(c.relname::text, getdatabaseencoding()), 'hex') AS t
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`,
+      );
+      const oids = new Map<string, { oid: string; pages: number }>();
+      for (const r of cat.rows) {
+        oids.set(tableKey(decodeName(Buffer.from(r.s, 'hex'), r.enc), decodeName(Buffer.from(r.t, 'hex'), r.enc)), { oid: r.oid, pages: Number(r.pages) });
       }
-      try {
-        const r = await c.query(`SELECT query_to_xml(format('SELECT count(*) AS n FROM ONLY %s', $1::oid::regclass), false, true, '')::text AS x`, [oid]);
-        const m = /<n>(\d+)<\/n>/.exec(String(r.rows[0].x));
-        out.set(key, m ? Number(m[1]) : null);
-      } catch {
-        // A server without query_to_xml: by name, which is exact for every encoding but SQL_ASCII.
-        try {
-          const r = await c.query(`SELECT count(*)::bigint AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-          out.set(key, Number(r.rows[0].n));
-        } catch {
-          out.set(key, null);
-        }
+      const out = new Map<string, number | null>();
+      const queue: Array<{ key: string; schema: string; name: string; oid: string; pages: number }> = [];
+      for (const t of tables) {
+        const key = tableKey(t.schema, t.name);
+        const found = oids.get(key);
+        if (found === undefined) out.set(key, null);
+        else queue.push({ key, schema: t.schema, name: t.name, ...found });
       }
+      // Largest first (a stable sort: tables without statistics keep their order).
+      queue.sort((a, b) => b.pages - a.pages);
+      const work = async (cl: pg.Client) => {
+        for (let t = queue.shift(); t && !signal.aborted; t = queue.shift()) out.set(t.key, await countOne(cl, t.schema, t.name, t.oid));
+      };
+      await Promise.all([work(c), ...more.map(async (m) => {
+        const cl = await m;
+        if (cl) await work(cl);
+      })]);
+      return out;
+    } finally {
+      for (const end of endAll) signal.removeEventListener('abort', end);
+      await Promise.all(more.map(async (m) => (await m)?.end().catch(() => undefined)));
     }
-    return out;
   });
+}
+
+/** One table's row count (see countRows), or null when it cannot be read. */
+async function countOne(c: pg.Client, schema: string, name: string, oid: string): Promise<number | null> {
+  try {
+    const r = await c.query(`SELECT query_to_xml(format('SELECT count(*) AS n FROM ONLY %s', $1::oid::regclass), false, true, '')::text AS x`, [oid]);
+    const m = /<n>(\d+)<\/n>/.exec(String(r.rows[0].x));
+    return m ? Number(m[1]) : null;
+  } catch {
+    // A server without query_to_xml: by name, which is exact for every encoding but SQL_ASCII.
+    try {
+      const r = await c.query(`SELECT count(*)::bigint AS n FROM ONLY ${quoteIdent(schema)}.${quoteIdent(name)}`);
+      return Number(r.rows[0].n);
+    } catch {
+      return null;
+    }
+  }
 }
 
 /** How long a clean-up or bookkeeping statement outside the restore (drop a scratch database, create a tablespace) may take. */
@@ -209,78 +271,84 @@ export async function cleanStatements(ci: ConnInfo, signal: AbortSignal): Promis
  * from 16, datlocale replacing daticulocale in 17).
  */
 export async function databaseProperties(ci: ConnInfo, signal: AbortSignal): Promise<DatabaseProperties> {
-  return withClient(ci, signal, async (c) => {
-    const cols = new Set(
-      (
-        await c.query(
-          `SELECT attname FROM pg_attribute WHERE attrelid = 'pg_catalog.pg_database'::regclass AND attnum > 0 AND NOT attisdropped
-             AND attname IN ('datlocprovider', 'daticulocale', 'datlocale', 'daticurules')`,
-        )
-      ).rows.map((r) => r.attname as string),
-    );
-    const provider = cols.has('datlocprovider') ? 'd.datlocprovider::text' : `'c'`;
-    const locale = cols.has('datlocale') ? 'd.datlocale' : cols.has('daticulocale') ? 'd.daticulocale' : 'NULL::text';
-    const rules = cols.has('daticurules') ? 'd.daticurules' : 'NULL::text';
-    const r = await c.query(
-      `SELECT d.oid::int8 AS oid, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype,
-              ${provider} AS provider, ${locale} AS locale, ${rules} AS rules,
-              pg_get_userbyid(d.datdba) AS owner, d.datacl::text AS acl, d.datconnlimit AS connlimit,
-              d.datistemplate AS istemplate, d.datallowconn AS allowconn,
-              CASE WHEN t.spcname = 'pg_default' THEN NULL ELSE t.spcname END AS tablespace,
-              shobj_description(d.oid, 'pg_database') AS comment
-         FROM pg_database d LEFT JOIN pg_tablespace t ON t.oid = d.dattablespace
-        WHERE d.datname = current_database()`,
-    );
-    const d = r.rows[0];
-    const acl = await c.query(
-      `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, pg_get_userbyid(a.grantor) AS grantor,
-              a.privilege_type AS privilege, a.is_grantable AS grantable
-         FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = $1 ORDER BY 1 NULLS FIRST, 2, 3`,
-      [d.oid],
-    );
-    const settings = await c.query(
-      `SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role, s.setconfig AS config
-         FROM pg_db_role_setting s WHERE s.setdatabase = $1 ORDER BY 1 NULLS FIRST`,
-      [d.oid],
-    );
-    const labels = await c.query(
-      `SELECT provider, label FROM pg_shseclabel WHERE objoid = $1 AND classoid = 'pg_catalog.pg_database'::regclass ORDER BY provider`,
-      [d.oid],
-    );
-    const providers: Record<string, DatabaseProperties['localeProvider']> = { c: 'libc', i: 'icu', b: 'builtin' };
-    return {
-      encoding: d.encoding,
-      collate: d.collate,
-      ctype: d.ctype,
-      localeProvider: providers[d.provider] ?? 'libc',
-      locale: d.locale ?? null,
-      icuRules: d.rules ?? null,
-      owner: d.owner,
-      acl: d.acl ?? null,
-      privileges: d.acl === null ? null : acl.rows.map((a) => ({ grantee: a.grantee, grantor: a.grantor, privilege: a.privilege, grantable: a.grantable })),
-      settings: settings.rows.flatMap((s) =>
-        (s.config as string[]).map((kv) => {
-          const eq = kv.indexOf('=');
-          return { role: s.role as string | null, name: eq < 0 ? kv : kv.slice(0, eq), value: eq < 0 ? '' : kv.slice(eq + 1) };
-        }),
-      ),
-      comment: d.comment ?? null,
-      securityLabels: labels.rows.map((l) => ({ provider: l.provider, label: l.label })),
-      connectionLimit: d.connlimit,
-      isTemplate: d.istemplate,
-      allowConnections: d.allowconn,
-      tablespace: d.tablespace ?? null,
-    };
-  });
+  return withClient(ci, signal, queryDatabaseProperties);
+}
+
+/** databaseProperties on a connection the caller holds. */
+export async function queryDatabaseProperties(c: pg.Client): Promise<DatabaseProperties> {
+  const cols = new Set(
+    (
+      await c.query(
+        `SELECT attname FROM pg_attribute WHERE attrelid = 'pg_catalog.pg_database'::regclass AND attnum > 0 AND NOT attisdropped
+           AND attname IN ('datlocprovider', 'daticulocale', 'datlocale', 'daticurules')`,
+      )
+    ).rows.map((r) => r.attname as string),
+  );
+  const provider = cols.has('datlocprovider') ? 'd.datlocprovider::text' : `'c'`;
+  const locale = cols.has('datlocale') ? 'd.datlocale' : cols.has('daticulocale') ? 'd.daticulocale' : 'NULL::text';
+  const rules = cols.has('daticurules') ? 'd.daticurules' : 'NULL::text';
+  const r = await c.query(
+    `SELECT d.oid::int8 AS oid, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate::text AS collate, d.datctype::text AS ctype,
+            ${provider} AS provider, ${locale} AS locale, ${rules} AS rules,
+            pg_get_userbyid(d.datdba) AS owner, d.datacl::text AS acl, d.datconnlimit AS connlimit,
+            d.datistemplate AS istemplate, d.datallowconn AS allowconn,
+            CASE WHEN t.spcname = 'pg_default' THEN NULL ELSE t.spcname END AS tablespace,
+            shobj_description(d.oid, 'pg_database') AS comment
+       FROM pg_database d LEFT JOIN pg_tablespace t ON t.oid = d.dattablespace
+      WHERE d.datname = current_database()`,
+  );
+  const d = r.rows[0];
+  const acl = await c.query(
+    `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, pg_get_userbyid(a.grantor) AS grantor,
+            a.privilege_type AS privilege, a.is_grantable AS grantable
+       FROM pg_database d, aclexplode(d.datacl) a WHERE d.oid = $1 ORDER BY 1 NULLS FIRST, 2, 3`,
+    [d.oid],
+  );
+  const settings = await c.query(
+    `SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role, s.setconfig AS config
+       FROM pg_db_role_setting s WHERE s.setdatabase = $1 ORDER BY 1 NULLS FIRST`,
+    [d.oid],
+  );
+  const labels = await c.query(
+    `SELECT provider, label FROM pg_shseclabel WHERE objoid = $1 AND classoid = 'pg_catalog.pg_database'::regclass ORDER BY provider`,
+    [d.oid],
+  );
+  const providers: Record<string, DatabaseProperties['localeProvider']> = { c: 'libc', i: 'icu', b: 'builtin' };
+  return {
+    encoding: d.encoding,
+    collate: d.collate,
+    ctype: d.ctype,
+    localeProvider: providers[d.provider] ?? 'libc',
+    locale: d.locale ?? null,
+    icuRules: d.rules ?? null,
+    owner: d.owner,
+    acl: d.acl ?? null,
+    privileges: d.acl === null ? null : acl.rows.map((a) => ({ grantee: a.grantee, grantor: a.grantor, privilege: a.privilege, grantable: a.grantable })),
+    settings: settings.rows.flatMap((s) =>
+      (s.config as string[]).map((kv) => {
+        const eq = kv.indexOf('=');
+        return { role: s.role as string | null, name: eq < 0 ? kv : kv.slice(0, eq), value: eq < 0 ? '' : kv.slice(eq + 1) };
+      }),
+    ),
+    comment: d.comment ?? null,
+    securityLabels: labels.rows.map((l) => ({ provider: l.provider, label: l.label })),
+    connectionLimit: d.connlimit,
+    isTemplate: d.istemplate,
+    allowConnections: d.allowconn,
+    tablespace: d.tablespace ?? null,
+  };
 }
 
 /** Role and tablespace names of the cluster `ci` connects to. */
 export async function clusterNames(ci: ConnInfo, signal: AbortSignal): Promise<{ roles: Set<string>; tablespaces: Set<string> }> {
-  return withClient(ci, signal, async (c) => {
-    const roles = await c.query(`SELECT rolname FROM pg_roles`);
-    const spc = await c.query(`SELECT spcname FROM pg_tablespace`);
-    return { roles: new Set(roles.rows.map((r) => r.rolname as string)), tablespaces: new Set(spc.rows.map((r) => r.spcname as string)) };
-  });
+  return withClient(ci, signal, queryClusterNames);
+}
+
+/** clusterNames on a connection the caller holds. */
+export async function queryClusterNames(c: pg.Client): Promise<{ roles: Set<string>; tablespaces: Set<string> }> {
+  const roles = await c.query(`SELECT rolname FROM pg_roles`);
+  const spc = await c.query(`SELECT spcname FROM pg_tablespace`);
+  return { roles: new Set(roles.rows.map((r) => r.rolname as string)), tablespaces: new Set(spc.rows.map((r) => r.spcname as string)) };
 }
 
 /** CREATE DATABASE with the given clauses (dbprops.createClauses). Errors keep PostgreSQL's code. */

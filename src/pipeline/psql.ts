@@ -14,8 +14,11 @@ export interface PsqlSpawn {
   secrets: Array<string | undefined>;
   extraArgs?: string[];
   onStderr?: (line: string) => void;
-  /** Called once the input is complete, before psql's end of input: more input to send last, or nothing. */
-  beforeEnd?: () => string | undefined;
+  /**
+   * Called once the input is complete, before psql's end of input: more input to send last, or
+   * nothing (or a promise of it). Throwing (or rejecting) withholds the end of input, as `check` does.
+   */
+  beforeEnd?: () => string | undefined | Promise<string | undefined>;
   /** Called after `beforeEnd`: throwing withholds the end of input (psql is killed, nothing commits). */
   check?: () => void;
 }
@@ -66,22 +69,41 @@ export class PsqlSink extends Writable {
 
   override _final(cb: (e?: Error | null) => void): void {
     if (this.failure) return cb(this.failure);
-    let last: string | undefined;
-    try {
-      last = this.o.beforeEnd?.();
-      this.o.check?.();
-    } catch (e) {
+    const withhold = (e: unknown) => {
       // psql must not see a clean end of input: kill it, then report why.
       this.proc.cancel('SIGKILL');
       void this.exited.then(() => {
         this.proc.stdin.destroy();
         cb(e as Error);
       });
-      return;
+    };
+    const finish = (last: string | undefined) => {
+      try {
+        this.o.check?.();
+      } catch (e) {
+        return withhold(e);
+      }
+      if (last) this.proc.stdin.write(last);
+      this.proc.stdin.end();
+      void this.exited.then(() => cb(this.failure));
+    };
+    let last: string | undefined | Promise<string | undefined>;
+    try {
+      last = this.o.beforeEnd?.();
+    } catch (e) {
+      return withhold(e);
     }
-    if (last) this.proc.stdin.write(last);
-    this.proc.stdin.end();
-    void this.exited.then(() => cb(this.failure));
+    if (!(last instanceof Promise)) return finish(last);
+    last.then(
+      (text) => {
+        // psql failed (or the load was destroyed) while the last input was being made.
+        if (this.failure) return cb(this.failure);
+        if (this.hasExited) return cb(exitedEarly());
+        if (this.destroyed) return cb(new RestoreError('PSQL_EXITED', 'the load was stopped before its input ended'));
+        finish(text);
+      },
+      withhold,
+    );
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
