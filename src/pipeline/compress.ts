@@ -62,9 +62,16 @@ export class ParallelGzip extends Transform {
   private readonly level: number;
   private readonly blockSize: number;
   private readonly concurrency: number;
-  private parts: Buffer[] = [];
-  private partsLen = 0;
-  private readonly inflight: Promise<Buffer>[] = [];
+  /** The block being filled, and how much of it is. */
+  private cur: Buffer | null = null;
+  private curLen = 0;
+  /**
+   * Blocks whose compression has finished, for reuse: input is copied into memory already in
+   * use instead of a fresh megabyte per block (allocating and faulting in fresh pages cost
+   * about a second of CPU per 600 MiB).
+   */
+  private readonly pool: Buffer[] = [];
+  private readonly inflight: Promise<Buffer[]>[] = [];
   private dispatched = 0;
 
   constructor(opts: GzipOptions) {
@@ -74,48 +81,48 @@ export class ParallelGzip extends Transform {
     this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
   }
 
-  private dispatch(block: Buffer): void {
+  private dispatch(): void {
+    const buf = this.cur ?? Buffer.alloc(0);
+    const block = buf.subarray(0, this.curLen);
+    this.cur = null;
+    this.curLen = 0;
     // One output chunk per block (a gzip member is never larger than its input plus a little):
     // the default 16 KiB chunks cost a JavaScript callback each.
     const p = gzip(block, { level: this.level, memLevel: 9, chunkSize: Math.max(64 * 1024, block.length + 64 * 1024) }).then((m) => {
+      if (buf.length === this.blockSize) this.pool.push(buf);
       // zlib's own 10-byte header (no flags) becomes one that carries the member's length.
       if (m[0] !== 0x1f || m[1] !== 0x8b || m[3] !== 0) throw new Error('unexpected gzip header from zlib');
-      return Buffer.concat([sizedHeader(m.length - 10 + SIZED_HEADER), m.subarray(10)]);
+      return [sizedHeader(m.length - 10 + SIZED_HEADER), m.subarray(10)];
     });
     p.catch(() => undefined); // observed when awaited in order
     this.inflight.push(p);
     this.dispatched++;
   }
 
-  private takeBlock(): Buffer {
-    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partsLen);
-    const block = all.subarray(0, this.blockSize);
-    const rest = all.subarray(this.blockSize);
-    this.parts = rest.length ? [rest] : [];
-    this.partsLen = rest.length;
-    return block;
+  private async emitOldest(): Promise<void> {
+    for (const b of await this.inflight.shift()!) this.push(b);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.parts.push(chunk);
-    this.partsLen += chunk.length;
-    if (this.partsLen < this.blockSize) return cb();
     void (async () => {
-      while (this.partsLen >= this.blockSize) {
-        this.dispatch(this.takeBlock());
-        while (this.inflight.length >= this.concurrency) this.push(await this.inflight.shift()!);
+      let at = 0;
+      while (at < chunk.length) {
+        this.cur ??= this.pool.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
+        const n = chunk.copy(this.cur, this.curLen, at);
+        this.curLen += n;
+        at += n;
+        if (this.curLen === this.blockSize) {
+          this.dispatch();
+          while (this.inflight.length >= this.concurrency) await this.emitOldest();
+        }
       }
     })().then(() => cb(), (e: Error) => cb(e));
   }
 
   override _flush(cb: TransformCallback): void {
     void (async () => {
-      if (this.partsLen > 0 || this.dispatched === 0) {
-        this.dispatch(this.parts.length ? Buffer.concat(this.parts, this.partsLen) : Buffer.alloc(0));
-        this.parts = [];
-        this.partsLen = 0;
-      }
-      while (this.inflight.length) this.push(await this.inflight.shift()!);
+      if (this.curLen > 0 || this.dispatched === 0) this.dispatch();
+      while (this.inflight.length) await this.emitOldest();
     })().then(() => cb(), (e: Error) => cb(e));
   }
 }
