@@ -27,7 +27,7 @@ import { Catalog, SelectiveFilter, catalogRewrite, endsPreData, planSelection, t
 import { sqlName, type Selection } from '../model/selection.js';
 import type { Manifest } from '../model/manifest.js';
 import { openBackup, type Located } from './open.js';
-import { ago, compareCounts, confirm, decryptSecrets, loadInto, started, takeSafetyBackup, type LoadedSecrets } from './restore.js';
+import { ago, compareCounts, confirm, countsAhead, decryptSecrets, loadInto, started, takeSafetyBackup, type LoadedSecrets } from './restore.js';
 import { createTargetDatabase, propertiesPostamble, type CreatedDb } from './restore-props.js';
 import { describeSession, namingLockHolders, terminateOthers } from './safety.js';
 import { parseKey } from '../model/keys.js';
@@ -250,10 +250,12 @@ export async function restoreSelective(
   // A restored table's foreign key to a table the target keeps is restored (and validated in the transaction).
   const filter = new SelectiveFilter(plan, cat, (k) => target.tables.has(k) && !droppedSchemas.includes((JSON.parse(k) as string[])[0]!));
   const expectTables = manifest ? manifest.tables.filter((t) => plan.tables.has(key(t.schema, t.name))) : undefined;
+  const counts = countsAhead(ctx, cfg.dest, expectTables?.length);
   const res = await namingLockHolders(
     cfg.dest,
     cfg.lockTimeoutMs,
     loadInto(ctx, located, o.secrets, cfg.dest, {
+      onInputEnd: counts.open,
       preamble,
       postamble,
       server,
@@ -262,10 +264,13 @@ export async function restoreSelective(
       rewrite: filter.rewrite,
       expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: expectTables! } : undefined,
     }),
-  );
+  ).catch((e: unknown) => {
+    counts.close();
+    throw e;
+  });
   made.loaded = true;
   const expected = expectTables ?? res.tables;
-  const diffs = await compareCounts(ctx, cfg.dest, expected);
+  const diffs = await compareCounts(ctx, cfg.dest, expected, counts.ahead());
   const total = expected.reduce((s, t) => s + t.rows, 0);
   const tables = [...plan.tables.values()].map((t) => sqlName(t.schema, t.name)).sort();
   const summary = {

@@ -5,7 +5,7 @@ import type { RestoreConfig } from '../config/config.js';
 import type { Context } from '../support/context.js';
 import { formatBytes, formatDuration } from '../support/units.js';
 import { childEnv, withDatabase, type ConnInfo } from '../pg/conn.js';
-import { cleanStatements, countRows, DbError, serverInfo, userTablesAndServer, type ServerVersion, databaseProperties } from '../pg/db.js';
+import { cleanStatements, countRows, DbError, openAhead, serverInfo, userTablesAndServer, type Ahead, type ServerVersion, databaseProperties } from '../pg/db.js';
 import { DumpError, RestoreError, StorageError, UsageError, VerifyError, classifyData, firstError, isPgBackupError } from '../support/errors.js';
 import { findBinaries, pickBinary, psqlKnowsRestrict, type PgBinary } from '../pg/binaries.js';
 import { PsqlSink } from '../pipeline/psql.js';
@@ -153,6 +153,8 @@ export async function loadInto(
     expect?: StoredExpect | undefined;
     /** Extra rewrites, tried after the compatibility ones. */
     rewrite?: Rewrite | undefined;
+    /** Called once the whole input arrived and checks out, before psql's end of input (countsAhead). */
+    onInputEnd?: (() => void) | undefined;
   },
 ): Promise<LoadResult> {
   const t0 = Date.now();
@@ -164,6 +166,25 @@ export async function loadInto(
     await postamble.catch(() => undefined);
     throw e;
   }
+}
+
+/** Sessions that count rows after a load (countRows). */
+const COUNT_SESSIONS = 2;
+
+/**
+ * The connections compareCounts will use, opened when the load's input has ended (psql still
+ * runs its last statements and commits meanwhile): `open` is for loadInto's onInputEnd; close()
+ * them when the load fails.
+ */
+export function countsAhead(ctx: Context, dest: ConnInfo, tables: number | undefined): { open: () => void; ahead: () => Ahead | undefined; close: () => void } {
+  let ahead: Ahead | undefined;
+  return {
+    open: () => {
+      ahead ??= openAhead(dest, ctx.signal, Math.max(1, Math.min(COUNT_SESSIONS, tables ?? COUNT_SESSIONS)));
+    },
+    ahead: () => ahead,
+    close: () => ahead?.close(),
+  };
 }
 
 /** A promise whose rejection is handled later (awaited) but must not count as unhandled meanwhile. */
@@ -215,13 +236,15 @@ async function loadStream(
       return undefined;
     },
     check: () => {
-      if (!opts.expect) return;
-      const bad = storedMismatch(opts.expect, measure.bytes, measure.digest());
-      if (bad) throw new VerifyError(bad.code, `${bad.message}: nothing was restored`);
-      // Rows as the dump held them, counted as they went by, against the manifest: before the commit.
-      const cmp = rowCountDifferences({ tables: opts.expect.tables }, scan.tables);
-      const differ = [...cmp.differ, ...cmp.extra];
-      if (differ.length) throw new VerifyError('ROW_COUNTS', `the dump's row counts differ from its manifest's, so nothing was restored:\n  ${differ.join('\n  ')}`);
+      if (opts.expect) {
+        const bad = storedMismatch(opts.expect, measure.bytes, measure.digest());
+        if (bad) throw new VerifyError(bad.code, `${bad.message}: nothing was restored`);
+        // Rows as the dump held them, counted as they went by, against the manifest: before the commit.
+        const cmp = rowCountDifferences({ tables: opts.expect.tables }, scan.tables);
+        const differ = [...cmp.differ, ...cmp.extra];
+        if (differ.length) throw new VerifyError('ROW_COUNTS', `the dump's row counts differ from its manifest's, so nothing was restored:\n  ${differ.join('\n  ')}`);
+      }
+      opts.onInputEnd?.();
     },
   });
   if (opts.preamble?.length) sink.write(["SET client_encoding = 'UTF8';", ...opts.preamble].join('\n') + '\n');
@@ -240,9 +263,17 @@ async function loadStream(
   return { tables: scan.tables, sqlBytes: scan.bytes, storedBytes: opened.measure.bytes, sha256: opened.measure.digest(), complete: scan.complete, durationMs: Date.now() - t0 };
 }
 
-/** Row counts in `dest` against what the dump held; differences as readable lines. */
-export async function compareCounts(ctx: Context, dest: ConnInfo, expected: Array<{ schema: string; name: string; rows: number }>): Promise<string[]> {
-  const actual = await countRows(dest, expected, ctx.signal);
+/**
+ * Row counts in `dest` against what the dump held; differences as readable lines. `ahead`:
+ * connections opened while the load finished (countsAhead), used when still open, then closed.
+ */
+export async function compareCounts(ctx: Context, dest: ConnInfo, expected: Array<{ schema: string; name: string; rows: number }>, ahead?: Ahead): Promise<string[]> {
+  let actual: Map<string, number | null>;
+  try {
+    actual = await countRows(dest, expected, ctx.signal, COUNT_SESSIONS, ahead);
+  } finally {
+    ahead?.close();
+  }
   const out: string[] = [];
   for (const t of expected) {
     const got = actual.get(tableKey(t.schema, t.name));
@@ -447,6 +478,7 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
   // Owner, ACL, settings, comment, labels: inside the transaction, after the dump; read from
   // the target while the dump loads.
   const postamble = started(propertiesPostamble(ctx, cfg.dest, { created: state.created, apply: cfg.applyDatabaseProperties, props: manifest?.databaseProperties, globals }));
+  const counts = countsAhead(ctx, cfg.dest, manifest?.tables.length);
   const res = await namingLockHolders(cfg.dest, cfg.lockTimeoutMs, loadInto(ctx, located, secrets, cfg.dest, {
     preamble,
     postamble,
@@ -457,12 +489,16 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     // _globals: missing tablespaces are created before the transaction; in it their CREATE becomes an owner change.
     rewrite: globals ? await prepareTablespaces(ctx, located, decryptSecrets(secrets), cfg.dest, made) : undefined,
     expect: manifest ? expectOf(manifest) : undefined,
-  }));
+    onInputEnd: counts.open,
+  })).catch((e: unknown) => {
+    counts.close();
+    throw e;
+  });
   made.loaded = true; // committed: the database stays, whatever the checks below find
   // The sha256 and the dump's own row counts were checked against the manifest before psql's
   // end of input (loadInto's `expect`); what remains is what the target holds.
   const expected = manifest ? manifest.tables : res.tables;
-  const diffs = await compareCounts(ctx, cfg.dest, expected);
+  const diffs = await compareCounts(ctx, cfg.dest, expected, counts.ahead());
   const total = expected.reduce((s, t) => s + t.rows, 0);
   const summary = {
     restored: located.display,

@@ -23,29 +23,77 @@ export function explainPg(e: unknown, ci: ConnInfo): DbError {
   return new DbError(`${where}: ${messageOf(e)}`, err.code, { cause: e });
 }
 
-export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * `fn` on a connection to `ci`, closed afterwards. `ready`: a connection opened ahead
+ * (openAhead), used when it is still open; else a new one is opened.
+ */
+export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: pg.Client) => Promise<T>, ready?: Promise<pg.Client | null>): Promise<T> {
   signal.throwIfAborted();
-  let client: pg.Client;
-  try {
-    client = await connectPg(ci, signal);
-  } catch (e) {
-    if (signal.aborted) throw e;
-    throw explainPg(e, ci);
+  let client: pg.Client | null = ready ? await ready : null;
+  if (client && !isOpen(client)) {
+    void client.end().catch(() => undefined);
+    client = null;
   }
-  const onAbort = () => void client.end().catch(() => undefined);
+  if (!client) {
+    try {
+      client = await connectPg(ci, signal);
+    } catch (e) {
+      if (signal.aborted) throw e;
+      throw explainPg(e, ci);
+    }
+  }
+  const c = client;
+  const onAbort = () => void c.end().catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   if (signal.aborted) onAbort();
   try {
     try {
-      return await fn(client);
+      return await fn(c);
     } catch (e) {
       if (e instanceof DbError) throw e;
       throw explainPg(e, ci);
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
-    await client.end().catch(() => undefined);
+    await c.end().catch(() => undefined);
   }
+}
+
+/** Connections opened ahead (openAhead) that have since closed or failed. */
+const closedAhead = new WeakSet<pg.Client>();
+const isOpen = (c: pg.Client) => !closedAhead.has(c);
+
+/** Connections opened ahead of the queries that will use them (countRows after a load). */
+export interface Ahead {
+  /** The next connection opened ahead, handed over (its taker closes it); undefined when none is left. */
+  take(): Promise<pg.Client | null> | undefined;
+  /** Close those nobody took. */
+  close(): void;
+}
+
+/**
+ * Open `n` connections to `ci` now, for queries that come later (while a load finishes, for the
+ * row counts after its commit). One that fails to open, or closes meanwhile, is replaced by a
+ * new connection when it is needed (withClient); a failure to open one is no error here.
+ */
+export function openAhead(ci: ConnInfo, signal: AbortSignal, n: number): Ahead {
+  const waiting = Array.from({ length: n }, () =>
+    connectPg(ci, signal).then(
+      (c) => {
+        const gone = () => closedAhead.add(c);
+        c.on('end', gone);
+        c.on('error', gone);
+        return c;
+      },
+      () => null,
+    ),
+  );
+  return {
+    take: () => waiting.shift(),
+    close: () => {
+      for (const p of waiting.splice(0)) void p.then((c) => c?.end().catch(() => undefined));
+    },
+  };
 }
 
 export interface ServerInfo {
@@ -142,12 +190,20 @@ export async function countRows(
   tables: Array<{ schema: string; name: string }>,
   signal: AbortSignal,
   sessions = 2,
+  ahead?: Ahead,
 ): Promise<Map<string, number | null>> {
+  const first = ahead?.take();
   return withClient(ci, signal, async (c) => {
-    // Opened while the first session reads the catalog; only worth it with two tables or more.
+    // Opened (unless opened ahead) while the first session reads the catalog; only worth it with two tables or more.
     const endAll: Array<() => void> = [];
+    const opened = async (ready: Promise<pg.Client | null> | undefined) => {
+      const cl = ready ? await ready : null;
+      if (cl && isOpen(cl)) return cl;
+      void cl?.end().catch(() => undefined);
+      return connectPg(ci, signal);
+    };
     const more = Array.from({ length: Math.max(0, Math.min(sessions, tables.length) - 1) }, () =>
-      connectPg(ci, signal).then(
+      opened(ahead?.take()).then(
         (cl) => {
           const end = () => void cl.end().catch(() => undefined);
           endAll.push(end);
@@ -192,7 +248,7 @@ export async function countRows(
       for (const end of endAll) signal.removeEventListener('abort', end);
       await Promise.all(more.map(async (m) => (await m)?.end().catch(() => undefined)));
     }
-  });
+  }, first);
 }
 
 /** One table's row count (see countRows), or null when it cannot be read. */
