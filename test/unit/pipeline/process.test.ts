@@ -153,6 +153,25 @@ describe('PsqlSink: a half stream never commits', () => {
     expect(existsSync(`${out}.done`)).toBe(false);
   });
 
+  it('a postamble made while the stream loads (a promise) is sent last, then the end of input', async () => {
+    const { bin, out } = fakePsql();
+    let made = false;
+    const later = new Promise<string>((r) => setTimeout(() => ((made = true), r('COMMENT ON TABLE t IS $$x$$;\n')), 50));
+    const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [], beforeEnd: () => later, check: () => expect(made).toBe(true) });
+    await pipeline(upstream(), sink);
+    expect(readFileSync(out, 'utf8')).toBe('CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\nCOMMENT ON TABLE t IS $$x$$;\n');
+    expect(existsSync(`${out}.done`)).toBe(true);
+  });
+
+  it('a postamble that cannot be made withholds the end of input', async () => {
+    const { bin, out } = fakePsql();
+    const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [], beforeEnd: () => Promise.reject(new RestoreError('CONNECT', 'cannot read the target')) });
+    await expect(pipeline(upstream(), sink)).rejects.toThrow('cannot read the target');
+    expect((await sink.exited).signal).toBe('SIGKILL');
+    expect(readFileSync(out, 'utf8')).toBe('CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n');
+    expect(existsSync(`${out}.done`)).toBe(false);
+  });
+
   it('psql failing fails the sink with its facts, the transaction reported rolled back', async () => {
     const { bin } = fakePsql();
     writeFileSync(bin, '#!/bin/sh\necho "ERROR:  relation \\"t\\" already exists" >&2\nexit 3\n');
