@@ -61,7 +61,8 @@ export async function connectPg(ci: ConnInfo, signal: AbortSignal): Promise<pg.C
       await checkSession(client, ci, Boolean(a.config.ssl), mechanisms);
       return client;
     } catch (e) {
-      await client.end().catch(() => undefined);
+      // Not awaited: a failed attempt has no session to wait for (its socket closes on its own).
+      void client.end().catch(() => undefined);
       if (signal.aborted) throw signal.reason;
       if (prefer && a.config.ssl && messageOf(e) === NO_TLS) refusedTls.add(serverOf(a.config));
       last = e;
