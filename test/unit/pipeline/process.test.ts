@@ -165,10 +165,16 @@ describe('PsqlSink: a half stream never commits', () => {
 
   it('a postamble that cannot be made withholds the end of input', async () => {
     const { bin, out } = fakePsql();
-    const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [], beforeEnd: () => Promise.reject(new RestoreError('CONNECT', 'cannot read the target')) });
+    const whole = 'CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n';
+    // It fails once psql has read the whole dump (waiting for the stand-in to copy it out).
+    const failing = async (): Promise<string> => {
+      while (!(existsSync(out) && readFileSync(out, 'utf8') === whole)) await new Promise((r) => setTimeout(r, 5));
+      throw new RestoreError('CONNECT', 'cannot read the target');
+    };
+    const sink = new PsqlSink({ bin, env: { ...env, OUT: out }, secrets: [], beforeEnd: failing });
     await expect(pipeline(upstream(), sink)).rejects.toThrow('cannot read the target');
     expect((await sink.exited).signal).toBe('SIGKILL');
-    expect(readFileSync(out, 'utf8')).toBe('CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n');
+    expect(readFileSync(out, 'utf8')).toBe(whole);
     expect(existsSync(`${out}.done`)).toBe(false);
   });
 
