@@ -224,6 +224,8 @@ export async function restoreSelective(
   }
   let safetyKey: string | undefined;
   if (replacing && cfg.safetyBackup) safetyKey = await takeSafetyBackup(ctx, cfg, o.secrets, located);
+  // The backup, opened again for the load (its age header read) while the database is created.
+  const reopened = started(openBackup(ctx, located, decryptSecrets(o.secrets)));
   const server = target.server ?? (await createTargetDatabase(ctx, withDatabase(cfg.dest, 'postgres'), dbName, manifest?.databaseProperties, cfg.createWith, made));
   const versionNum = server.versionNum;
 
@@ -260,7 +262,7 @@ export async function restoreSelective(
       postamble,
       server,
       noOwner: cfg.noOwner,
-      opened: await openBackup(ctx, located, decryptSecrets(o.secrets)),
+      opened: await reopened,
       rewrite: filter.rewrite,
       expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: expectTables! } : undefined,
     }),
