@@ -25,6 +25,23 @@ const SIZED_HEADER = 20;
 /** Members inflated in one piece are at most this large, in and out; larger ones are read as a stream. */
 const MAX_MEMBER = 16 * 1024 * 1024;
 
+/**
+ * Work started in order on the thread pool, its results handed on in the same order, with at
+ * most `limit` pieces in flight. A failure surfaces when its turn comes.
+ */
+class InOrder<T> {
+  private readonly inflight: Promise<T>[] = [];
+  constructor(private readonly limit: number) {}
+  add(p: Promise<T>): void {
+    p.catch(() => undefined); // observed when awaited in turn
+    this.inflight.push(p);
+  }
+  /** Hand on the oldest results until fewer than the limit are in flight (`all`: until none). */
+  async emit(to: (r: T) => void, all = false): Promise<void> {
+    while (this.inflight.length >= (all ? 1 : this.limit)) to(await this.inflight.shift()!);
+  }
+}
+
 /** The 20-byte header of a member whose whole length (header included) is `total`. */
 function sizedHeader(total: number): Buffer {
   const h = Buffer.alloc(SIZED_HEADER);
@@ -61,7 +78,6 @@ export const DEFAULT_LEVEL = 6;
 export class ParallelGzip extends Transform {
   private readonly level: number;
   private readonly blockSize: number;
-  private readonly concurrency: number;
   /** The block being filled, and how much of it is. */
   private cur: Buffer | null = null;
   private curLen = 0;
@@ -71,14 +87,14 @@ export class ParallelGzip extends Transform {
    * about a second of CPU per 600 MiB).
    */
   private readonly pool: Buffer[] = [];
-  private readonly inflight: Promise<Buffer[]>[] = [];
+  private readonly inflight: InOrder<Buffer[]>;
   private dispatched = 0;
 
   constructor(opts: GzipOptions) {
     super({ highWaterMark: 1 << 20 });
     this.level = opts.level;
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-    this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
+    this.inflight = new InOrder(Math.max(1, opts.concurrency ?? availableParallelism() + 1));
   }
 
   private dispatch(): void {
@@ -94,14 +110,13 @@ export class ParallelGzip extends Transform {
       if (m[0] !== 0x1f || m[1] !== 0x8b || m[3] !== 0) throw new Error('unexpected gzip header from zlib');
       return [sizedHeader(m.length - 10 + SIZED_HEADER), m.subarray(10)];
     });
-    p.catch(() => undefined); // observed when awaited in order
-    this.inflight.push(p);
+    this.inflight.add(p);
     this.dispatched++;
   }
 
-  private async emitOldest(): Promise<void> {
-    for (const b of await this.inflight.shift()!) this.push(b);
-  }
+  private readonly emitMember = (parts: Buffer[]): void => {
+    for (const b of parts) this.push(b);
+  };
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     void (async () => {
@@ -113,7 +128,7 @@ export class ParallelGzip extends Transform {
         at += n;
         if (this.curLen === this.blockSize) {
           this.dispatch();
-          while (this.inflight.length >= this.concurrency) await this.emitOldest();
+          await this.inflight.emit(this.emitMember);
         }
       }
     })().then(() => cb(), (e: Error) => cb(e));
@@ -122,7 +137,7 @@ export class ParallelGzip extends Transform {
   override _flush(cb: TransformCallback): void {
     void (async () => {
       if (this.curLen > 0 || this.dispatched === 0) this.dispatch();
-      while (this.inflight.length) await this.emitOldest();
+      await this.inflight.emit(this.emitMember, true);
     })().then(() => cb(), (e: Error) => cb(e));
   }
 }
@@ -135,10 +150,10 @@ export class ParallelGzip extends Transform {
  * read as one stream by zlib.
  */
 export class ParallelGunzip extends Transform {
-  private readonly concurrency: number;
   private parts: Buffer[] = [];
   private partsLen = 0;
-  private readonly inflight: Promise<Buffer>[] = [];
+  private readonly inflight: InOrder<Buffer>;
+  private readonly emitOne = (b: Buffer): void => void this.push(b);
   /** Set once a member without a length field is seen: zlib's streaming gunzip reads the rest. */
   private stream: Transform | null = null;
   private streamError: Error | null = null;
@@ -146,7 +161,7 @@ export class ParallelGunzip extends Transform {
 
   constructor(opts: { concurrency?: number } = {}) {
     super({ highWaterMark: 1 << 20 });
-    this.concurrency = Math.max(1, opts.concurrency ?? availableParallelism() + 1);
+    this.inflight = new InOrder(Math.max(1, opts.concurrency ?? availableParallelism() + 1));
   }
 
   /** The first `n` buffered bytes as one buffer (n <= partsLen), without consuming them. */
@@ -193,20 +208,20 @@ export class ParallelGunzip extends Transform {
       }
       const member = this.takeBytes(n);
       this.members++;
-      // ISIZE (the last 4 bytes) says how large the output is: one buffer of that size, no copying.
+      // ISIZE (the last 4 bytes) says how large the output is: zlib's output in one chunk of that size.
       const size = member.readUInt32LE(n - 4);
-      const p = gunzip(member, { chunkSize: Math.max(64 * 1024, Math.min(size, MAX_MEMBER) + 1), maxOutputLength: MAX_MEMBER }).catch((e: unknown) => {
-        throw (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? zError(`a gzip member inflates to more than ${MAX_MEMBER} bytes`) : e;
-      });
-      p.catch(() => undefined); // observed when awaited in order
-      this.inflight.push(p);
-      while (this.inflight.length >= this.concurrency) this.push(await this.inflight.shift()!);
+      this.inflight.add(
+        gunzip(member, { chunkSize: Math.max(64 * 1024, Math.min(size, MAX_MEMBER) + 1), maxOutputLength: MAX_MEMBER }).catch((e: unknown) => {
+          throw (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' ? zError(`a gzip member inflates to more than ${MAX_MEMBER} bytes`) : e;
+        }),
+      );
+      await this.inflight.emit(this.emitOne);
     }
   }
 
   /** From here on, zlib's streaming gunzip: what is in flight first, then the buffered bytes. */
   private async toStream(): Promise<void> {
-    while (this.inflight.length) this.push(await this.inflight.shift()!);
+    await this.inflight.emit(this.emitOne, true);
     const g = createGunzip({ chunkSize: 256 * 1024 });
     g.on('data', (c: Buffer) => this.push(c));
     g.on('error', (e: Error) => (this.streamError ??= e));
@@ -248,7 +263,7 @@ export class ParallelGunzip extends Transform {
     void (async () => {
       // Bytes left that are not a whole member of ours: zlib says what is wrong with them.
       await this.drain(true);
-      while (this.inflight.length) this.push(await this.inflight.shift()!);
+      await this.inflight.emit(this.emitOne, true);
       if (this.stream) {
         const g = this.stream;
         await new Promise<void>((resolve, reject) => {
