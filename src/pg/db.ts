@@ -29,20 +29,13 @@ export function explainPg(e: unknown, ci: ConnInfo): DbError {
  */
 export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: pg.Client) => Promise<T>, ready?: Promise<pg.Client | null>): Promise<T> {
   signal.throwIfAborted();
-  let client: pg.Client | null = ready ? await ready : null;
-  if (client && !isOpen(client)) {
-    void client.end().catch(() => undefined);
-    client = null;
+  let c: pg.Client;
+  try {
+    c = await aheadOrConnect(ci, signal, ready);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw explainPg(e, ci);
   }
-  if (!client) {
-    try {
-      client = await connectPg(ci, signal);
-    } catch (e) {
-      if (signal.aborted) throw e;
-      throw explainPg(e, ci);
-    }
-  }
-  const c = client;
   const onAbort = () => void c.end().catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   if (signal.aborted) onAbort();
@@ -61,7 +54,14 @@ export async function withClient<T>(ci: ConnInfo, signal: AbortSignal, fn: (c: p
 
 /** Connections opened ahead (openAhead) that have since closed or failed. */
 const closedAhead = new WeakSet<pg.Client>();
-const isOpen = (c: pg.Client) => !closedAhead.has(c);
+
+/** The connection opened ahead when it is still open, else a new one (an unusable one is closed). */
+async function aheadOrConnect(ci: ConnInfo, signal: AbortSignal, ready: Promise<pg.Client | null> | undefined): Promise<pg.Client> {
+  const c = ready ? await ready : null;
+  if (c && !closedAhead.has(c)) return c;
+  void c?.end().catch(() => undefined);
+  return connectPg(ci, signal);
+}
 
 /** Connections opened ahead of the queries that will use them (countRows after a load). */
 export interface Ahead {
@@ -110,7 +110,11 @@ export type ServerVersion = Pick<ServerInfo, 'version' | 'versionNum' | 'major'>
 /** The server's version, on a connection the caller holds. */
 export async function queryServerVersion(c: pg.Client): Promise<ServerVersion> {
   const r = await c.query(`SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n`);
-  const row = r.rows[0];
+  return versionOf(r.rows[0]);
+}
+
+/** server_version ("15.18 (Debian ...)") and server_version_num as a ServerVersion. */
+function versionOf(row: { v: unknown; n: number }): ServerVersion {
   return { version: String(row.v).split(' ')[0]!, versionNum: row.n, major: Math.floor(row.n / 10000) };
 }
 
@@ -121,8 +125,7 @@ export async function queryServerInfo(c: pg.Client): Promise<ServerInfo> {
             current_database() AS db, pg_database_size(current_database())::bigint AS size`,
   );
   const row = r.rows[0];
-  const version = String(row.v).split(' ')[0]!;
-  return { version, versionNum: row.n, major: Math.floor(row.n / 10000), database: row.db, sizeBytes: Number(row.size) };
+  return { ...versionOf(row), database: row.db, sizeBytes: Number(row.size) };
 }
 
 export async function serverInfo(ci: ConnInfo, signal: AbortSignal): Promise<ServerInfo> {
@@ -196,14 +199,8 @@ export async function countRows(
   return withClient(ci, signal, async (c) => {
     // Opened (unless opened ahead) while the first session reads the catalog; only worth it with two tables or more.
     const endAll: Array<() => void> = [];
-    const opened = async (ready: Promise<pg.Client | null> | undefined) => {
-      const cl = ready ? await ready : null;
-      if (cl && isOpen(cl)) return cl;
-      void cl?.end().catch(() => undefined);
-      return connectPg(ci, signal);
-    };
     const more = Array.from({ length: Math.max(0, Math.min(sessions, tables.length) - 1) }, () =>
-      opened(ahead?.take()).then(
+      aheadOrConnect(ci, signal, ahead?.take()).then(
         (cl) => {
           const end = () => void cl.end().catch(() => undefined);
           endAll.push(end);

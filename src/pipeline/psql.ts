@@ -77,7 +77,17 @@ export class PsqlSink extends Writable {
         cb(e as Error);
       });
     };
-    const finish = (last: string | undefined) => {
+    void (async () => {
+      let last: string | undefined;
+      try {
+        last = await this.o.beforeEnd?.();
+      } catch (e) {
+        return withhold(e);
+      }
+      // psql failed (or the load was destroyed) while the last input was being made.
+      if (this.failure) return cb(this.failure);
+      if (this.hasExited) return cb(exitedEarly());
+      if (this.destroyed) return cb(new RestoreError('PSQL_EXITED', 'the load was stopped before its input ended'));
       try {
         this.o.check?.();
       } catch (e) {
@@ -86,24 +96,7 @@ export class PsqlSink extends Writable {
       if (last) this.proc.stdin.write(last);
       this.proc.stdin.end();
       void this.exited.then(() => cb(this.failure));
-    };
-    let last: string | undefined | Promise<string | undefined>;
-    try {
-      last = this.o.beforeEnd?.();
-    } catch (e) {
-      return withhold(e);
-    }
-    if (!(last instanceof Promise)) return finish(last);
-    last.then(
-      (text) => {
-        // psql failed (or the load was destroyed) while the last input was being made.
-        if (this.failure) return cb(this.failure);
-        if (this.hasExited) return cb(exitedEarly());
-        if (this.destroyed) return cb(new RestoreError('PSQL_EXITED', 'the load was stopped before its input ended'));
-        finish(text);
-      },
-      withhold,
-    );
+    })();
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
