@@ -266,8 +266,8 @@ export async function restoreSelective(
       rewrite: filter.rewrite,
       expect: manifest ? { size: manifest.sizes.stored, sha256: manifest.sha256, tables: expectTables! } : undefined,
     }),
-  ).catch((e: unknown) => {
-    counts.close();
+  ).catch(async (e: unknown) => {
+    await counts.close();
     throw e;
   });
   made.loaded = true;

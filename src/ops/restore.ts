@@ -176,14 +176,15 @@ const COUNT_SESSIONS = 2;
  * runs its last statements and commits meanwhile): `open` is for loadInto's onInputEnd; close()
  * them when the load fails.
  */
-export function countsAhead(ctx: Context, dest: ConnInfo, tables: number | undefined): { open: () => void; ahead: () => Ahead | undefined; close: () => void } {
+export function countsAhead(ctx: Context, dest: ConnInfo, tables: number | undefined): { open: () => void; ahead: () => Ahead | undefined; close: () => Promise<void> } {
   let ahead: Ahead | undefined;
   return {
     open: () => {
       ahead ??= openAhead(dest, ctx.signal, Math.max(1, Math.min(COUNT_SESSIONS, tables ?? COUNT_SESSIONS)));
     },
     ahead: () => ahead,
-    close: () => ahead?.close(),
+    // Awaited before a failed load's database is dropped: no session of ours may still be on it.
+    close: async () => ahead?.close(),
   };
 }
 
@@ -272,7 +273,7 @@ export async function compareCounts(ctx: Context, dest: ConnInfo, expected: Arra
   try {
     actual = await countRows(dest, expected, ctx.signal, COUNT_SESSIONS, ahead);
   } finally {
-    ahead?.close();
+    await ahead?.close();
   }
   const out: string[] = [];
   for (const t of expected) {
@@ -490,8 +491,8 @@ async function restoreOnce(ctx: Context, cfg: Readonly<RestoreConfig>, made: Cre
     rewrite: globals ? await prepareTablespaces(ctx, located, decryptSecrets(secrets), cfg.dest, made) : undefined,
     expect: manifest ? expectOf(manifest) : undefined,
     onInputEnd: counts.open,
-  })).catch((e: unknown) => {
-    counts.close();
+  })).catch(async (e: unknown) => {
+    await counts.close();
     throw e;
   });
   made.loaded = true; // committed: the database stays, whatever the checks below find

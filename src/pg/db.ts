@@ -67,8 +67,8 @@ async function aheadOrConnect(ci: ConnInfo, signal: AbortSignal, ready: Promise<
 export interface Ahead {
   /** The next connection opened ahead, handed over (its taker closes it); undefined when none is left. */
   take(): Promise<pg.Client | null> | undefined;
-  /** Close those nobody took. */
-  close(): void;
+  /** Close those nobody took; resolved once they are closed (their sessions gone). */
+  close(): Promise<void>;
 }
 
 /**
@@ -90,8 +90,8 @@ export function openAhead(ci: ConnInfo, signal: AbortSignal, n: number): Ahead {
   );
   return {
     take: () => waiting.shift(),
-    close: () => {
-      for (const p of waiting.splice(0)) void p.then((c) => c?.end().catch(() => undefined));
+    close: async () => {
+      await Promise.all(waiting.splice(0).map((p) => p.then((c) => c?.end().catch(() => undefined))));
     },
   };
 }
